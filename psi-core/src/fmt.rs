@@ -1,0 +1,123 @@
+//! Exact decimal writers for exposition, without floating point.
+//!
+//! Prometheus wants seconds and ratios; the kernel gives microseconds and
+//! hundredths of a percent. Going through `f64` would print `0.30000000000000004`
+//! where the kernel meant `0.3`, so these writers place the decimal point in
+//! the integer's digits instead. Trailing zeros after the point are dropped,
+//! and so is a point with nothing after it (`1000000` µs is `1`).
+//!
+//! ```
+//! use psi_core::fmt::{Ratio, Seconds};
+//! use psi_core::Percent;
+//!
+//! assert_eq!(Seconds(123_456_789).to_string(), "123.456789");
+//! assert_eq!(Seconds(1_500_000).to_string(), "1.5");
+//! assert_eq!(Ratio(Percent(1234)).to_string(), "0.1234");
+//! assert_eq!(Ratio(Percent(10_000)).to_string(), "1");
+//! ```
+
+use core::fmt;
+
+use crate::types::Percent;
+
+/// The size of a buffer that holds any number these writers produce.
+pub const MAX_LEN: usize = 24;
+
+/// A stack buffer for [`seconds`] and [`ratio`].
+pub type Buf = [u8; MAX_LEN];
+
+/// Writes `micros` microseconds as seconds (`123456789` -> `123.456789`) into
+/// `buf` and returns the text.
+pub fn seconds(micros: u64, buf: &mut Buf) -> &str {
+    fixed(micros / 1_000_000, micros % 1_000_000, 6, buf)
+}
+
+/// Writes `hundredths` of a percent as a ratio (`1234` -> `0.1234`) into `buf`
+/// and returns the text.
+pub fn ratio(hundredths: u32, buf: &mut Buf) -> &str {
+    let h = u64::from(hundredths);
+    fixed(h / 10_000, h % 10_000, 4, buf)
+}
+
+/// Writes `int.frac`, where `frac` has `places` digits, dropping trailing zeros.
+fn fixed(int: u64, mut frac: u64, mut places: u32, buf: &mut Buf) -> &str {
+    let mut pos = buf.len();
+    if frac == 0 {
+        places = 0;
+    }
+    while places > 0 && frac % 10 == 0 {
+        frac /= 10;
+        places -= 1;
+    }
+    if places > 0 {
+        for _ in 0..places {
+            pos -= 1;
+            buf[pos] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        pos -= 1;
+        buf[pos] = b'.';
+    }
+    let mut int = int;
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (int % 10) as u8;
+        int /= 10;
+        if int == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits and a dot were written, so this never fails.
+    core::str::from_utf8(&buf[pos..]).unwrap_or_default()
+}
+
+/// Displays microseconds as exact seconds: `Seconds(1_500_000)` is `1.5`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub u64);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(seconds(self.0, &mut [0; MAX_LEN]))
+    }
+}
+
+/// Displays a [`Percent`] as an exact ratio: `Ratio(Percent(1234))` is `0.1234`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ratio(pub Percent);
+
+impl fmt::Display for Ratio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(ratio(self.0.hundredths(), &mut [0; MAX_LEN]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! cases {
+        ($($name:ident: $f:ident($v:expr) => $want:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!($f($v, &mut [0; MAX_LEN]), $want);
+            }
+        )*};
+    }
+
+    cases! {
+        seconds_zero: seconds(0) => "0";
+        seconds_one_micro: seconds(1) => "0.000001";
+        seconds_typical: seconds(123_456_789) => "123.456789";
+        seconds_whole: seconds(1_000_000) => "1";
+        seconds_half: seconds(1_500_000) => "1.5";
+        seconds_trailing_zero: seconds(10_100_000) => "10.1";
+        seconds_max: seconds(u64::MAX) => "18446744073709.551615";
+        ratio_zero: ratio(0) => "0";
+        ratio_typical: ratio(1234) => "0.1234";
+        ratio_small: ratio(5) => "0.0005";
+        ratio_tenth: ratio(1000) => "0.1";
+        ratio_full: ratio(10_000) => "1";
+        ratio_above_one: ratio(12_345) => "1.2345";
+        ratio_max: ratio(u32::MAX) => "429496.7295";
+    }
+}

@@ -1,0 +1,63 @@
+//! Linux pressure stall information (PSI), parsed without allocating.
+//!
+//! The kernel reports how long tasks stall on CPU, memory, IO and IRQ in
+//! pressure files: `/proc/pressure/{cpu,memory,io,irq}` for the whole system
+//! and `{cpu,memory,io,irq}.pressure` in every cgroup v2 directory. Each file
+//! holds up to two lines:
+//!
+//! ```text
+//! some avg10=0.12 avg60=1.05 avg300=10.50 total=123456789
+//! full avg10=0.00 avg60=0.50 avg300=2.25 total=98765432
+//! ```
+//!
+//! [`parse`] turns those bytes into a [`Pressure`] without allocating, without
+//! floating-point parsing and without panicking on any input. Averages are kept
+//! exactly, as integer hundredths of a percent ([`Percent`]); `total` is the
+//! cumulative stall time in microseconds.
+//!
+//! ```
+//! let p = psi_core::parse(b"some avg10=0.12 avg60=1.05 avg300=10.50 total=123456789\n")?;
+//! let some = p.some.expect("a some line");
+//! assert_eq!(some.avg10.hundredths(), 12);
+//! assert_eq!(some.avg300.ratio(), 0.105);
+//! assert_eq!(some.total, 123_456_789);
+//! assert!(p.full.is_none());
+//! # Ok::<(), psi_core::ParseError>(())
+//! ```
+//!
+//! With the `std` feature, [`read`] reads real files into caller-owned or
+//! stack buffers, and [`read::PressureFile`] keeps a file open and re-reads it
+//! with `pread` at offset 0, which is what an exporter wants on every scrape:
+//!
+//! ```no_run
+//! # #[cfg(feature = "std")] {
+//! use psi_core::{Resource, read::PressureFile};
+//!
+//! let mut cpu = PressureFile::open("/sys/fs/cgroup/cpu.pressure")?;
+//! let now = cpu.read()?;
+//! println!("{now}");
+//! # }
+//! # Ok::<(), psi_core::read::ReadError>(())
+//! ```
+//!
+//! # Features
+//!
+//! | feature      | default | what it adds |
+//! |--------------|---------|--------------|
+//! | `std`        | yes     | [`read`]: reading files and cgroups with typed errors; pid_flag discovery, the Prometheus text writer |
+//! | `prometheus` | no      | a collector for the `prometheus` crate |
+//!
+//! Without `std` the crate is `#![no_std]` and only parses and formats.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+mod error;
+pub mod fmt;
+mod parse;
+#[cfg(feature = "std")]
+pub mod read;
+mod types;
+
+pub use error::{Field, ParseError, ParseErrorKind};
+pub use parse::parse;
+pub use types::{Line, Percent, Pressure, Record, Resource, UnknownResource};

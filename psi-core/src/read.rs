@@ -1,0 +1,1 @@
+//! Reading pressure files and cgroups (feature `std`).

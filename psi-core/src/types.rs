@@ -1,0 +1,220 @@
+//! The values a pressure file holds.
+
+use core::fmt;
+use core::str::FromStr;
+use core::time::Duration;
+
+/// A resource the kernel reports pressure for.
+///
+/// New resources arrive with new kernels (`irq` came in 6.1), so the enum is
+/// non-exhaustive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Resource {
+    /// CPU: tasks runnable but waiting for a CPU (`cpu`).
+    Cpu,
+    /// Memory: tasks stalled on reclaim, refaults or swap-in (`memory`).
+    Memory,
+    /// IO: tasks waiting on block IO (`io`).
+    Io,
+    /// IRQ: time lost to hard and soft interrupts (`irq`, kernel 6.1+, `full` only).
+    Irq,
+}
+
+impl Resource {
+    /// Every resource, in the kernel's order.
+    pub const ALL: [Resource; 4] = [Resource::Cpu, Resource::Memory, Resource::Io, Resource::Irq];
+
+    /// The kernel's name: `cpu`, `memory`, `io` or `irq`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Resource::Cpu => "cpu",
+            Resource::Memory => "memory",
+            Resource::Io => "io",
+            Resource::Irq => "irq",
+        }
+    }
+
+    /// The file name in a cgroup v2 directory: `cpu.pressure`, `memory.pressure`, ...
+    pub const fn cgroup_file(self) -> &'static str {
+        match self {
+            Resource::Cpu => "cpu.pressure",
+            Resource::Memory => "memory.pressure",
+            Resource::Io => "io.pressure",
+            Resource::Irq => "irq.pressure",
+        }
+    }
+
+    /// A dense index (0 to 3) for arrays keyed by resource.
+    pub const fn index(self) -> usize {
+        match self {
+            Resource::Cpu => 0,
+            Resource::Memory => 1,
+            Resource::Io => 2,
+            Resource::Irq => 3,
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The error from parsing a [`Resource`] name that is none of `cpu`, `memory`, `io`, `irq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown resource (expected cpu, memory, io or irq)")]
+pub struct UnknownResource;
+
+impl FromStr for Resource {
+    type Err = UnknownResource;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Resource::Cpu),
+            "memory" => Ok(Resource::Memory),
+            "io" => Ok(Resource::Io),
+            "irq" => Ok(Resource::Irq),
+            _ => Err(UnknownResource),
+        }
+    }
+}
+
+/// Which of the two lines of a pressure file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Line {
+    /// `some`: at least one task stalled (node_exporter calls this "waiting").
+    Some,
+    /// `full`: all non-idle tasks stalled at once ("stalled").
+    Full,
+}
+
+impl Line {
+    /// Both lines, in the kernel's order.
+    pub const ALL: [Line; 2] = [Line::Some, Line::Full];
+
+    /// The kernel's word: `some` or `full`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Line::Some => "some",
+            Line::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A kernel average: a percentage with exactly two decimals, kept as an
+/// integer number of hundredths of a percent (`12.34` is `Percent(1234)`).
+///
+/// Displays the way the kernel prints it (`12.34`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Percent(pub u32);
+
+impl Percent {
+    /// Zero percent.
+    pub const ZERO: Percent = Percent(0);
+
+    /// From a count of hundredths of a percent (`1234` is 12.34 %).
+    pub const fn from_hundredths(hundredths: u32) -> Self {
+        Percent(hundredths)
+    }
+
+    /// The exact value in hundredths of a percent.
+    pub const fn hundredths(self) -> u32 {
+        self.0
+    }
+
+    /// The value in percent (`12.34`), as the nearest `f64`.
+    pub fn percent(self) -> f64 {
+        f64::from(self.0) / 100.0
+    }
+
+    /// The value as a ratio between 0 and 1 (`0.1234`), as the nearest `f64`.
+    pub fn ratio(self) -> f64 {
+        f64::from(self.0) / 10_000.0
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+/// One line of a pressure file: three running averages and a total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Record {
+    /// `avg10`: share of the last 10 seconds spent stalled.
+    pub avg10: Percent,
+    /// `avg60`: share of the last 60 seconds spent stalled.
+    pub avg60: Percent,
+    /// `avg300`: share of the last 300 seconds spent stalled.
+    pub avg300: Percent,
+    /// `total`: cumulative stall time, in microseconds.
+    pub total: u64,
+}
+
+impl Record {
+    /// `total` as a [`Duration`] (exact).
+    pub const fn total_duration(&self) -> Duration {
+        Duration::from_micros(self.total)
+    }
+
+    /// `total` in seconds, as the nearest `f64`.
+    pub fn total_seconds(&self) -> f64 {
+        // Two exact halves so that values under 2^53 s come out correctly rounded.
+        (self.total / 1_000_000) as f64 + (self.total % 1_000_000) as f64 / 1_000_000.0
+    }
+}
+
+/// The contents of one pressure file.
+///
+/// `irq` files have only `full`; cpu files before Linux 5.13 only `some`.
+/// Displays in the kernel's own format, `some` before `full`, each line
+/// ending in a newline, so that [`parse`](crate::parse) reads it back equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Pressure {
+    /// The `some` line: at least one task stalled.
+    pub some: Option<Record>,
+    /// The `full` line: all non-idle tasks stalled at once.
+    pub full: Option<Record>,
+}
+
+impl Pressure {
+    /// The record for `line`, if the file has it.
+    pub const fn get(&self, line: Line) -> Option<&Record> {
+        match line {
+            Line::Some => self.some.as_ref(),
+            Line::Full => self.full.as_ref(),
+        }
+    }
+}
+
+impl fmt::Display for Record {
+    /// Writes the fields as the kernel does, without the line word:
+    /// `avg10=0.12 avg60=1.05 avg300=10.50 total=123456789`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "avg10={} avg60={} avg300={} total={}",
+            self.avg10, self.avg60, self.avg300, self.total
+        )
+    }
+}
+
+impl fmt::Display for Pressure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in Line::ALL {
+            if let Some(record) = self.get(line) {
+                writeln!(f, "{line} {record}")?;
+            }
+        }
+        Ok(())
+    }
+}
