@@ -51,6 +51,8 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "std")]
+pub mod discover;
 mod error;
 pub mod fmt;
 mod parse;
