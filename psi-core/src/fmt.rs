@@ -45,7 +45,7 @@ fn fixed(int: u64, mut frac: u64, mut places: u32, buf: &mut Buf) -> &str {
     if frac == 0 {
         places = 0;
     }
-    while places > 0 && frac % 10 == 0 {
+    while places > 0 && frac.is_multiple_of(10) {
         frac /= 10;
         places -= 1;
     }
