@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: `bash scripts/test.sh`.
+#
+# On a fresh Debian machine of this project's kind (root, 2 CPUs, cgroup v2 at
+# /sys/fs/cgroup/unified or /sys/fs/cgroup) it installs what it needs first.
+# FUZZ_SECONDS sets each fuzz target's run (default 60; 0 skips fuzzing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies"
+need_apt=()
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v stress-ng >/dev/null || need_apt+=(stress-ng)
+command -v tmux >/dev/null || need_apt+=(tmux)
+command -v curl >/dev/null || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "not root: cannot install ${need_apt[*]}; tests needing them skip unless CI=true" >&2
+  fi
+fi
+# The prometheus package starts a server on :9090; the tests run their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+  systemctl stop prometheus || true
+fi
+if [ -x deploy/validate.sh ]; then
+  bash deploy/validate.sh --install-only
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "no_std build of psi-core"
+cargo build -p psi-core --no-default-features --locked
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
+
+step "cargo test (unit, integration, real kernel, doc tests)"
+cargo build --workspace --all-features --bins --locked
+cargo test --workspace --all-features --locked
+
+if [ -x deploy/validate.sh ]; then
+  step "deploy manifests"
+  bash deploy/validate.sh
+fi
+
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  step "fuzz smoke runs (${FUZZ_SECONDS}s a target, AddressSanitizer)"
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  bash fuzz/run.sh "$FUZZ_SECONDS"
+fi
+
+step "all checks passed"
