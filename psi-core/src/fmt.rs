@@ -39,6 +39,11 @@ pub fn ratio(hundredths: u32, buf: &mut Buf) -> &str {
     fixed(h / 10_000, h % 10_000, 4, buf)
 }
 
+/// Writes an unsigned integer into `buf` and returns the text.
+pub fn integer(value: u64, buf: &mut Buf) -> &str {
+    fixed(value, 0, 0, buf)
+}
+
 /// Writes `int.frac`, where `frac` has `places` digits, dropping trailing zeros.
 fn fixed(int: u64, mut frac: u64, mut places: u32, buf: &mut Buf) -> &str {
     let mut pos = buf.len();
@@ -112,6 +117,8 @@ mod tests {
         seconds_half: seconds(1_500_000) => "1.5";
         seconds_trailing_zero: seconds(10_100_000) => "10.1";
         seconds_max: seconds(u64::MAX) => "18446744073709.551615";
+        integer_zero: integer(0) => "0";
+        integer_max: integer(u64::MAX) => "18446744073709551615";
         ratio_zero: ratio(0) => "0";
         ratio_typical: ratio(1234) => "0.1234";
         ratio_small: ratio(5) => "0.0005";

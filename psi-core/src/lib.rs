@@ -51,6 +51,7 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
+pub mod cpu_stat;
 #[cfg(feature = "std")]
 pub mod discover;
 mod error;

@@ -33,6 +33,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::cpu_stat::CpuStat;
 use crate::{ParseError, Pressure, Resource, parse};
 
 /// The size of the buffer a pressure file is read into. Today's files are
@@ -161,23 +162,34 @@ pub fn path(path: &Path) -> Result<Pressure, ReadError> {
     let mut buf = [0u8; BUF_LEN];
     let mut file = File::open(path).map_err(|e| open_error(path, e))?;
     let n = retry(|| file.read(&mut buf)).map_err(|e| read_error(path, e))?;
-    parse_buffer(path, &buf, n)
+    parse_pressure(path, whole_lines(&buf, n))
 }
 
-/// Parses the first `n` bytes of `buf`. A read that filled the buffer may have
-/// cut a line short; the kernel writes its known lines first, so only whole
-/// lines are kept.
-fn parse_buffer(path: &Path, buf: &[u8], n: usize) -> Result<Pressure, ReadError> {
-    let mut data = buf.get(..n).unwrap_or(buf);
-    if n == buf.len()
-        && let Some(end) = memchr::memrchr(b'\n', data)
-    {
-        data = data.get(..=end).unwrap_or(data);
-    }
+/// Reads the throttling counters of a cgroup's `cpu.stat`.
+pub fn cpu_stat(dir: &Path) -> Result<CpuStat, ReadError> {
+    let path = dir.join("cpu.stat");
+    let mut buf = [0u8; BUF_LEN];
+    let mut file = File::open(&path).map_err(|e| open_error(&path, e))?;
+    let n = retry(|| file.read(&mut buf)).map_err(|e| read_error(&path, e))?;
+    Ok(crate::cpu_stat::parse(whole_lines(&buf, n)))
+}
+
+fn parse_pressure(path: &Path, data: &[u8]) -> Result<Pressure, ReadError> {
     parse(data).map_err(|source| ReadError::Parse {
         path: path.to_owned(),
         source,
     })
+}
+
+/// The first `n` bytes of `buf`. A read that filled the buffer may have cut a
+/// line short; the kernel writes its known lines first, so only whole lines
+/// are kept.
+fn whole_lines(buf: &[u8], n: usize) -> &[u8] {
+    let data = buf.get(..n).unwrap_or(buf);
+    match memchr::memrchr(b'\n', data) {
+        Some(end) if n == buf.len() => data.get(..=end).unwrap_or(data),
+        _ => data,
+    }
 }
 
 /// Retries a system call interrupted by a signal.
@@ -261,46 +273,22 @@ mod libc_errno {
     pub(super) const EPERM: i32 = Errno::PERM.raw_os_error();
 }
 
-/// A pressure file kept open and re-read with `pread` at offset 0: one system
-/// call a read, no allocation. This is the exporter's hot path.
-///
-/// The kernel ends a kept-open file when its cgroup is removed or its
-/// `cgroup.pressure` is set to `0` (reads fail with `ENODEV`, even after `1`
-/// is written back): [`read`](Self::read) then reopens the path once before
-/// concluding. A file that could not be opened is retried on the next read,
-/// so a `PressureFile` follows a cgroup whose PSI is switched off and on.
+/// A file kept open and re-read with `pread` at offset 0, reopened once on
+/// `ENODEV` and on the read after a failure.
 #[derive(Debug)]
-pub struct PressureFile {
+struct KeptFile {
     path: PathBuf,
     file: Option<File>,
     buf: [u8; BUF_LEN],
 }
 
-impl PressureFile {
-    /// Opens `path` and keeps it open.
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, ReadError> {
-        let mut file = Self::new(path);
-        file.reopen()?;
-        Ok(file)
-    }
-
-    /// A `PressureFile` for `path` that opens it on the first [`read`](Self::read).
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        PressureFile {
-            path: path.into(),
+impl KeptFile {
+    fn new(path: PathBuf) -> Self {
+        KeptFile {
+            path,
             file: None,
             buf: [0; BUF_LEN],
         }
-    }
-
-    /// The path this reads.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// True while a file descriptor is held.
-    pub fn is_open(&self) -> bool {
-        self.file.is_some()
     }
 
     fn reopen(&mut self) -> Result<(), ReadError> {
@@ -318,8 +306,8 @@ impl PressureFile {
         }
     }
 
-    /// Reads the file afresh.
-    pub fn read(&mut self) -> Result<Pressure, ReadError> {
+    /// Reads afresh, returning how many bytes of `buf` hold whole lines.
+    fn read(&mut self) -> Result<usize, ReadError> {
         let fresh = self.file.is_none();
         if fresh {
             self.reopen()?;
@@ -332,12 +320,72 @@ impl PressureFile {
             result = self.pread();
         }
         match result {
-            Ok(n) => parse_buffer(&self.path, &self.buf, n),
+            Ok(n) => Ok(whole_lines(&self.buf, n).len()),
             Err(e) => {
                 self.file = None;
                 Err(read_error(&self.path, e))
             }
         }
+    }
+}
+
+/// A pressure file kept open and re-read with `pread` at offset 0: one system
+/// call a read, no allocation. This is the exporter's hot path.
+///
+/// The kernel ends a kept-open file when its cgroup is removed or its
+/// `cgroup.pressure` is set to `0` (reads fail with `ENODEV`, even after `1`
+/// is written back): [`read`](Self::read) then reopens the path once before
+/// concluding. A file that could not be opened is retried on the next read,
+/// so a `PressureFile` follows a cgroup whose PSI is switched off and on.
+#[derive(Debug)]
+pub struct PressureFile(KeptFile);
+
+impl PressureFile {
+    /// Opens `path` and keeps it open.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, ReadError> {
+        let mut file = Self::new(path);
+        file.0.reopen()?;
+        Ok(file)
+    }
+
+    /// A `PressureFile` for `path` that opens it on the first [`read`](Self::read).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        PressureFile(KeptFile::new(path.into()))
+    }
+
+    /// The path this reads.
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    /// True while a file descriptor is held.
+    pub fn is_open(&self) -> bool {
+        self.0.file.is_some()
+    }
+
+    /// Reads the file afresh.
+    pub fn read(&mut self) -> Result<Pressure, ReadError> {
+        let n = self.0.read()?;
+        parse_pressure(&self.0.path, self.0.buf.get(..n).unwrap_or_default())
+    }
+}
+
+/// A cgroup's `cpu.stat` kept open, like [`PressureFile`].
+#[derive(Debug)]
+pub struct CpuStatFile(KeptFile);
+
+impl CpuStatFile {
+    /// A `CpuStatFile` for `<dir>/cpu.stat`, opened on the first read.
+    pub fn new(dir: impl AsRef<Path>) -> Self {
+        CpuStatFile(KeptFile::new(dir.as_ref().join("cpu.stat")))
+    }
+
+    /// Reads the file afresh.
+    pub fn read(&mut self) -> Result<CpuStat, ReadError> {
+        let n = self.0.read()?;
+        Ok(crate::cpu_stat::parse(
+            self.0.buf.get(..n).unwrap_or_default(),
+        ))
     }
 }
 
