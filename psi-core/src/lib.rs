@@ -55,6 +55,10 @@ pub mod cpu_stat;
 #[cfg(feature = "std")]
 pub mod discover;
 mod error;
+#[cfg(feature = "std")]
+pub mod expose;
+#[cfg(feature = "std")]
+pub mod json;
 pub mod fmt;
 mod parse;
 #[cfg(feature = "std")]

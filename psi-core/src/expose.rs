@@ -1,0 +1,562 @@
+//! Prometheus text exposition (format 0.0.4), streamed into a reused buffer
+//! (feature `std`).
+//!
+//! [`Encoder`] writes `# HELP`/`# TYPE` headers and samples, escaping label
+//! values and printing numbers with the exact writers of [`crate::fmt`]: a
+//! scrape that reuses its `Vec<u8>` allocates nothing once the buffer has
+//! grown to size. [`write_pressure`] writes the pressure families of any
+//! number of targets, each family's header once.
+//!
+//! ```
+//! use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
+//! use psi_core::Resource;
+//!
+//! let cpu = psi_core::parse(b"some avg10=1.50 avg60=0.00 avg300=0.00 total=2500000\n")?;
+//! let mut pressure = [None; 4];
+//! pressure[Resource::Cpu.index()] = Some(cpu);
+//! let target = Snapshot { labels: &[("cgroup", "/app")], pressure, cpu_stat: None, system: false };
+//!
+//! let mut out = Vec::new();
+//! write_pressure(&mut Encoder::new(&mut out), &Families::default(), &[target]);
+//! let text = String::from_utf8(out).unwrap();
+//! assert!(text.contains("psi_cpu_waiting_seconds_total{cgroup=\"/app\"} 2.5\n"));
+//! assert!(text.contains("psi_cpu_waiting_ratio{cgroup=\"/app\",window=\"10s\"} 0.015\n"));
+//! assert!(text.contains("cgroup_monitor_sc_monitored_cpu_psi{cgroup=\"/app\",type=\"some\",window=\"total\"} 2500000\n"));
+//! # Ok::<(), psi_core::ParseError>(())
+//! ```
+
+use crate::cpu_stat::CpuStat;
+use crate::fmt::{self, Buf, MAX_LEN};
+use crate::{Line, Percent, Pressure, Record, Resource};
+
+/// The content type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A metric family's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    /// A cumulative value that only goes up (resets on restart).
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+}
+
+impl MetricType {
+    fn name(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+        }
+    }
+}
+
+/// A sample's value, printed exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    /// An integer, printed as is.
+    Int(u64),
+    /// Microseconds, printed as seconds (`1500000` -> `1.5`).
+    Seconds(u64),
+    /// A kernel average printed as a ratio (`Percent(1234)` -> `0.1234`).
+    Ratio(Percent),
+    /// A kernel average printed in percent, as the kernel does (`12.34`).
+    Percent(Percent),
+    /// Any other number (durations measured by the exporter, for instance).
+    Float(f64),
+}
+
+/// Writes the text exposition format into a `Vec<u8>` the caller reuses.
+#[derive(Debug)]
+pub struct Encoder<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder that appends to `out`.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        Encoder { out }
+    }
+
+    /// Writes a family's `# HELP` and `# TYPE` lines. `help` must be one line.
+    pub fn family(&mut self, name: &str, kind: MetricType, help: &str) {
+        self.put(b"# HELP ");
+        self.put(name.as_bytes());
+        self.put(b" ");
+        escape_help(self.out, help);
+        self.put(b"\n# TYPE ");
+        self.put(name.as_bytes());
+        self.put(b" ");
+        self.put(kind.name().as_bytes());
+        self.put(b"\n");
+    }
+
+    /// Writes one sample: `name{labels...,extra...} value`.
+    pub fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        extra: &[(&str, &str)],
+        value: Value,
+    ) {
+        self.put(name.as_bytes());
+        let mut first = true;
+        for (key, val) in labels.iter().chain(extra) {
+            self.put(if first { b"{" } else { b"," });
+            first = false;
+            self.put(key.as_bytes());
+            self.put(b"=\"");
+            escape_label(self.out, val);
+            self.put(b"\"");
+        }
+        if !first {
+            self.put(b"}");
+        }
+        self.put(b" ");
+        let mut buf: Buf = [0; MAX_LEN];
+        match value {
+            Value::Int(v) => self.put(fmt::integer(v, &mut buf).as_bytes()),
+            Value::Seconds(us) => self.put(fmt::seconds(us, &mut buf).as_bytes()),
+            Value::Ratio(p) => self.put(fmt::ratio(p.hundredths(), &mut buf).as_bytes()),
+            Value::Percent(p) => {
+                let h = p.hundredths();
+                self.put(fmt::integer(u64::from(h / 100), &mut buf).as_bytes());
+                self.put(&[b'.', b'0' + (h % 100 / 10) as u8, b'0' + (h % 10) as u8]);
+            }
+            Value::Float(v) => self.float(v),
+        }
+        self.put(b"\n");
+    }
+
+    fn float(&mut self, v: f64) {
+        use std::io::Write;
+        if v.is_nan() {
+            self.put(b"NaN");
+        } else if v.is_infinite() {
+            self.put(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+        } else {
+            // Writing into a Vec cannot fail.
+            let _ = write!(self.out, "{v}");
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+fn escape_label(out: &mut Vec<u8>, value: &str) {
+    escape(out, value.as_bytes(), |b| matches!(b, b'\\' | b'"' | b'\n'));
+}
+
+/// Escapes help text: backslash and newline.
+fn escape_help(out: &mut Vec<u8>, value: &str) {
+    escape(out, value.as_bytes(), |b| matches!(b, b'\\' | b'\n'));
+}
+
+fn escape(out: &mut Vec<u8>, mut bytes: &[u8], special: impl Fn(u8) -> bool) {
+    while let Some(i) = bytes.iter().position(|&b| special(b)) {
+        out.extend_from_slice(bytes.get(..i).unwrap_or_default());
+        out.extend_from_slice(match bytes.get(i) {
+            Some(b'\n') => b"\\n",
+            Some(b'"') => b"\\\"",
+            _ => b"\\\\",
+        });
+        bytes = bytes.get(i + 1..).unwrap_or_default();
+    }
+    out.extend_from_slice(bytes);
+}
+
+/// Which families [`write_pressure`] writes. All are on by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Families {
+    /// `psi_<resource>_{waiting,stalled}_seconds_total`: counters in seconds.
+    pub standard: bool,
+    /// `psi_<resource>_{waiting,stalled}_ratio{window}`: the kernel averages as ratios.
+    pub averages: bool,
+    /// `cgroup_monitor_sc_monitored_{cpu,io,mem}_psi{type,window}`: the Go sidecar's gauges.
+    pub legacy: bool,
+    /// `psi_cpu_throttled_*` from `cpu.stat`, where the file has them.
+    pub throttling: bool,
+}
+
+impl Default for Families {
+    fn default() -> Self {
+        Families {
+            standard: true,
+            averages: true,
+            legacy: true,
+            throttling: true,
+        }
+    }
+}
+
+/// What one target read at this scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// Labels that identify the target (e.g. `cgroup`), put on every sample.
+    pub labels: &'a [(&'a str, &'a str)],
+    /// The pressure of each resource, indexed by [`Resource::index`]; `None`
+    /// where it could not be read (absent from the output, never a zero).
+    pub pressure: [Option<Pressure>; 4],
+    /// The cgroup's `cpu.stat`, if read.
+    pub cpu_stat: Option<CpuStat>,
+    /// True for the system-wide `/proc/pressure` files, whose cpu `full` line
+    /// the kernel fills with zeros: it is left out rather than exported as a
+    /// fake zero.
+    pub system: bool,
+}
+
+impl Snapshot<'_> {
+    /// The record to export for `resource` and `line`, if there is a real one.
+    pub fn record(&self, resource: Resource, line: Line) -> Option<&Record> {
+        if self.system && resource == Resource::Cpu && line == Line::Full {
+            return None;
+        }
+        self.pressure.get(resource.index())?.as_ref()?.get(line)
+    }
+}
+
+/// The names and help texts of the families of one resource, `[some, full]`.
+struct Names {
+    seconds: [&'static str; 2],
+    seconds_help: [&'static str; 2],
+    ratio: [&'static str; 2],
+    ratio_help: [&'static str; 2],
+    legacy: Option<(&'static str, &'static str)>,
+}
+
+macro_rules! names {
+    ($r:literal, $legacy:expr) => {
+        Names {
+            seconds: [
+                concat!("psi_", $r, "_waiting_seconds_total"),
+                concat!("psi_", $r, "_stalled_seconds_total"),
+            ],
+            seconds_help: [
+                concat!(
+                    "Time in seconds that at least one task waited on ",
+                    $r,
+                    " (PSI some total)"
+                ),
+                concat!(
+                    "Time in seconds that all non-idle tasks were stalled on ",
+                    $r,
+                    " (PSI full total)"
+                ),
+            ],
+            ratio: [
+                concat!("psi_", $r, "_waiting_ratio"),
+                concat!("psi_", $r, "_stalled_ratio"),
+            ],
+            ratio_help: [
+                concat!(
+                    "Share of time at least one task waited on ",
+                    $r,
+                    ", the kernel's running average over window"
+                ),
+                concat!(
+                    "Share of time all non-idle tasks were stalled on ",
+                    $r,
+                    ", the kernel's running average over window"
+                ),
+            ],
+            legacy: $legacy,
+        }
+    };
+}
+
+const fn names(resource: Resource) -> Names {
+    const LEGACY_HELP: &str = "Legacy sidecar gauge: the monitored container's pressure as the kernel prints it (percent for 10s/60s/300s, microseconds for total)";
+    match resource {
+        Resource::Cpu => names!(
+            "cpu",
+            Some(("cgroup_monitor_sc_monitored_cpu_psi", LEGACY_HELP))
+        ),
+        Resource::Memory => names!(
+            "memory",
+            Some(("cgroup_monitor_sc_monitored_mem_psi", LEGACY_HELP))
+        ),
+        Resource::Io => names!(
+            "io",
+            Some(("cgroup_monitor_sc_monitored_io_psi", LEGACY_HELP))
+        ),
+        Resource::Irq => names!("irq", None),
+    }
+}
+
+const WINDOWS: [&str; 3] = ["10s", "60s", "300s"];
+
+fn averages(r: &Record) -> [Percent; 3] {
+    [r.avg10, r.avg60, r.avg300]
+}
+
+/// Writes the pressure families of `targets`: for each resource the standard
+/// counters, the averages, the legacy gauges and (cpu) the throttling
+/// counters, each family's header once, then `psi_pressure_available`.
+pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Snapshot<'_>]) {
+    for resource in Resource::ALL {
+        let names = names(resource);
+        for line in Line::ALL {
+            let idx = line as usize;
+            let present = |t: &&Snapshot<'_>| t.record(resource, line).is_some();
+            if !targets.iter().any(|t| present(&t)) {
+                continue;
+            }
+            if families.standard {
+                enc.family(
+                    names.seconds[idx],
+                    MetricType::Counter,
+                    names.seconds_help[idx],
+                );
+                for t in targets {
+                    if let Some(r) = t.record(resource, line) {
+                        enc.sample(names.seconds[idx], t.labels, &[], Value::Seconds(r.total));
+                    }
+                }
+            }
+            if families.averages {
+                enc.family(names.ratio[idx], MetricType::Gauge, names.ratio_help[idx]);
+                for t in targets {
+                    if let Some(r) = t.record(resource, line) {
+                        for (window, avg) in WINDOWS.iter().zip(averages(r)) {
+                            enc.sample(
+                                names.ratio[idx],
+                                t.labels,
+                                &[("window", window)],
+                                Value::Ratio(avg),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if families.legacy
+            && let Some((name, help)) = names.legacy
+        {
+            write_legacy(enc, name, help, resource, targets);
+        }
+        if resource == Resource::Cpu && families.throttling {
+            write_throttling(enc, targets);
+        }
+    }
+    enc.family(
+        "psi_pressure_available",
+        MetricType::Gauge,
+        "Whether the resource's pressure could be read (1) or not (0; see psi_read_errors_total)",
+    );
+    for t in targets {
+        for resource in Resource::ALL {
+            let ok = t
+                .pressure
+                .get(resource.index())
+                .is_some_and(Option::is_some);
+            enc.sample(
+                "psi_pressure_available",
+                t.labels,
+                &[("resource", resource.name())],
+                Value::Int(u64::from(ok)),
+            );
+        }
+    }
+}
+
+/// The Go sidecar's gauges: percent as the kernel prints it, total in µs.
+fn write_legacy(
+    enc: &mut Encoder<'_>,
+    name: &str,
+    help: &str,
+    resource: Resource,
+    targets: &[Snapshot<'_>],
+) {
+    let any = targets
+        .iter()
+        .any(|t| Line::ALL.iter().any(|&l| t.record(resource, l).is_some()));
+    if !any {
+        return;
+    }
+    enc.family(name, MetricType::Gauge, help);
+    for t in targets {
+        for line in Line::ALL {
+            if let Some(r) = t.record(resource, line) {
+                let ty = ("type", line.name());
+                for (window, avg) in WINDOWS.iter().zip(averages(r)) {
+                    enc.sample(
+                        name,
+                        t.labels,
+                        &[ty, ("window", window)],
+                        Value::Percent(avg),
+                    );
+                }
+                enc.sample(
+                    name,
+                    t.labels,
+                    &[ty, ("window", "total")],
+                    Value::Int(r.total),
+                );
+            }
+        }
+    }
+}
+
+fn write_throttling(enc: &mut Encoder<'_>, targets: &[Snapshot<'_>]) {
+    type Pick = fn(&CpuStat) -> Option<u64>;
+    let families: [(&str, &str, Pick, bool); 3] = [
+        (
+            "psi_cpu_throttled_seconds_total",
+            "Time in seconds the cgroup was throttled by cpu.max (cpu.stat throttled_usec): cpu pressure that is really throttling",
+            |s| s.throttled_usec,
+            true,
+        ),
+        (
+            "psi_cpu_throttled_periods_total",
+            "Enforcement periods in which the cgroup was throttled (cpu.stat nr_throttled)",
+            |s| s.nr_throttled,
+            false,
+        ),
+        (
+            "psi_cpu_periods_total",
+            "Enforcement periods that have elapsed (cpu.stat nr_periods)",
+            |s| s.nr_periods,
+            false,
+        ),
+    ];
+    for (name, help, pick, micros) in families {
+        let value = |t: &Snapshot<'_>| t.cpu_stat.as_ref().and_then(pick);
+        if !targets.iter().any(|t| value(t).is_some()) {
+            continue;
+        }
+        enc.family(name, MetricType::Counter, help);
+        for t in targets {
+            if let Some(v) = value(t) {
+                let v = if micros {
+                    Value::Seconds(v)
+                } else {
+                    Value::Int(v)
+                };
+                enc.sample(name, t.labels, &[], v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(f: impl FnOnce(&mut Encoder<'_>)) -> String {
+        let mut out = Vec::new();
+        f(&mut Encoder::new(&mut out));
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let t = text(|e| e.sample("m", &[("a", "x\\y\"z\nw")], &[], Value::Int(1)));
+        assert_eq!(t, "m{a=\"x\\\\y\\\"z\\nw\"} 1\n");
+    }
+
+    #[test]
+    fn help_is_escaped_and_type_written() {
+        let t = text(|e| e.family("m", MetricType::Counter, "a\\b\nc"));
+        assert_eq!(t, "# HELP m a\\\\b\\nc\n# TYPE m counter\n");
+    }
+
+    #[test]
+    fn values_are_exact() {
+        let t = text(|e| {
+            e.sample("a", &[], &[], Value::Seconds(300_000));
+            e.sample("b", &[], &[], Value::Ratio(Percent(3000)));
+            e.sample("c", &[], &[], Value::Percent(Percent(5)));
+            e.sample("d", &[], &[], Value::Float(f64::NAN));
+            e.sample("e", &[], &[], Value::Float(0.25));
+        });
+        assert_eq!(t, "a 0.3\nb 0.3\nc 0.05\nd NaN\ne 0.25\n");
+    }
+
+    fn snapshot(file: &[u8], system: bool) -> Snapshot<'static> {
+        let p = crate::parse(file).expect("valid");
+        let mut pressure = [None; 4];
+        pressure[Resource::Cpu.index()] = Some(p);
+        pressure[Resource::Io.index()] = Some(p);
+        Snapshot {
+            labels: &[],
+            pressure,
+            cpu_stat: None,
+            system,
+        }
+    }
+
+    const FILE: &[u8] = b"some avg10=0.12 avg60=1.05 avg300=10.50 total=123456789\n\
+                          full avg10=0.00 avg60=0.50 avg300=2.25 total=98765432\n";
+
+    #[test]
+    fn unreadable_resources_are_absent_and_marked_unavailable() {
+        let t = text(|e| write_pressure(e, &Families::default(), &[snapshot(FILE, false)]));
+        assert!(!t.contains("psi_memory_"), "{t}");
+        assert!(!t.contains("mem_psi"), "{t}");
+        assert!(t.contains("psi_pressure_available{resource=\"memory\"} 0\n"));
+        assert!(t.contains("psi_pressure_available{resource=\"cpu\"} 1\n"));
+        assert!(t.contains("psi_cpu_stalled_seconds_total 98.765432\n"));
+        assert!(t.contains("psi_io_waiting_ratio{window=\"300s\"} 0.105\n"));
+        assert!(
+            t.contains("cgroup_monitor_sc_monitored_io_psi{type=\"full\",window=\"10s\"} 0.00\n")
+        );
+        assert!(t.contains(
+            "cgroup_monitor_sc_monitored_cpu_psi{type=\"some\",window=\"total\"} 123456789\n"
+        ));
+    }
+
+    #[test]
+    fn system_cpu_full_is_left_out() {
+        let t = text(|e| write_pressure(e, &Families::default(), &[snapshot(FILE, true)]));
+        assert!(!t.contains("psi_cpu_stalled"), "{t}");
+        assert!(t.contains("psi_io_stalled_seconds_total"));
+    }
+
+    #[test]
+    fn each_family_header_once_for_many_targets() {
+        let mut a = snapshot(FILE, false);
+        a.labels = &[("cgroup", "/a")];
+        let mut b = a;
+        b.labels = &[("cgroup", "/b")];
+        let t = text(|e| write_pressure(e, &Families::default(), &[a, b]));
+        assert_eq!(
+            t.matches("# TYPE psi_cpu_waiting_seconds_total counter")
+                .count(),
+            1
+        );
+        assert!(t.contains("psi_cpu_waiting_seconds_total{cgroup=\"/a\"} 123.456789\n"));
+        assert!(t.contains("psi_cpu_waiting_seconds_total{cgroup=\"/b\"} 123.456789\n"));
+    }
+
+    #[test]
+    fn families_switch_off() {
+        let off = Families {
+            standard: false,
+            averages: false,
+            legacy: false,
+            throttling: false,
+        };
+        let t = text(|e| write_pressure(e, &off, &[snapshot(FILE, false)]));
+        assert!(!t.contains("seconds_total"), "{t}");
+        assert!(!t.contains("_ratio"), "{t}");
+        assert!(!t.contains("cgroup_monitor"), "{t}");
+        assert!(t.contains("psi_pressure_available"));
+    }
+
+    #[test]
+    fn throttling_where_cpu_stat_has_it() {
+        let mut s = snapshot(FILE, false);
+        s.cpu_stat = Some(crate::cpu_stat::parse(
+            b"nr_periods 10\nnr_throttled 3\nthrottled_usec 1500000\n",
+        ));
+        let t = text(|e| write_pressure(e, &Families::default(), &[s]));
+        assert!(t.contains("psi_cpu_throttled_seconds_total 1.5\n"), "{t}");
+        assert!(t.contains("psi_cpu_throttled_periods_total 3\n"));
+        assert!(t.contains("psi_cpu_periods_total 10\n"));
+        s.cpu_stat = Some(crate::cpu_stat::parse(b"usage_usec 5\n"));
+        let t = text(|e| write_pressure(e, &Families::default(), &[s]));
+        assert!(!t.contains("throttled"), "{t}");
+    }
+}
