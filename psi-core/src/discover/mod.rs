@@ -1,1 +1,366 @@
 //! Finding the monitored container by its pid_flag, and its cgroup (feature `std`).
+//!
+//! The sidecar shares its pod's process namespace. It reads its own flag
+//! ([`Config::own_flag`], `/etc/pid_flag_sc`), then looks at every process's
+//! `/proc/<pid>/root/etc/pid_flag`: the processes whose flag equals ours,
+//! after trimming whitespace, are the monitored container. Each flag is a
+//! file, or a ConfigMap volume directory holding it (see [`read_flag_at`]).
+//! Their cgroup is then resolved by [`cgroup_of`].
+//!
+//! ```no_run
+//! use psi_core::discover::{Config, discover};
+//!
+//! let config = Config::default();
+//! let mut target = discover(&config)?;
+//! println!("pids {:?} in {}", target.pids, target.cgroup.display());
+//! // Later, on every scrape or tick:
+//! if !target.is_alive(&config) {
+//!     target = discover(&config)?;
+//! }
+//! # Ok::<(), psi_core::discover::DiscoverError>(())
+//! ```
+//!
+//! # Other containers' files are hostile input
+//!
+//! Another container controls its own `/etc/pid_flag`. It is read through
+//! `openat2` with `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS` relative to the
+//! container's root, so no symlink leads out of it (a link to our own flag
+//! would otherwise let any container impersonate the monitored one); FIFOs,
+//! sockets and devices are recognised through an `O_PATH` handle and never
+//! opened for reading; a regular file is opened `O_NONBLOCK` and read up to
+//! [`FLAG_LIMIT`] bytes (a longer one is refused); files on FUSE are refused,
+//! since their reads can hang. Without `openat2` (Linux before 5.6, or a
+//! seccomp profile that blocks it) discovery fails with
+//! [`DiscoverError::Unsupported`] rather than walk paths unsafely.
+//!
+//! Every root is configurable, so tests can point at a fake tree.
+
+mod cgroup;
+mod error;
+mod flag;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rustix::fd::AsFd as _;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+pub use cgroup::{cgroup_of, cgroup2_mount};
+pub use error::{DiscoverError, FlagError};
+pub use flag::FLAG_LIMIT;
+
+use error::inside;
+use flag::Base;
+
+/// Where discovery looks. [`Default`] gives the Go sidecar's paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The proc file system: `/proc`.
+    pub proc_root: PathBuf,
+    /// This process's own flag, a file or a directory: `/etc/pid_flag_sc`.
+    pub own_flag: PathBuf,
+    /// The flag inside each process's root, a file or a directory:
+    /// `/etc/pid_flag`.
+    pub flag_path: PathBuf,
+    /// The cgroup v2 mount to resolve `/proc/<pid>/cgroup` against; `None`
+    /// finds it in `<proc_root>/self/mountinfo`.
+    pub cgroup_mount: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            proc_root: PathBuf::from("/proc"),
+            own_flag: PathBuf::from("/etc/pid_flag_sc"),
+            flag_path: PathBuf::from("/etc/pid_flag"),
+            cgroup_mount: None,
+        }
+    }
+}
+
+/// The monitored container: the processes carrying our flag, and their cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The matching pids, sorted.
+    pub pids: Vec<u32>,
+    /// Their cgroup directory, as the lowest pid resolves it.
+    pub cgroup: PathBuf,
+    /// The flag that matched.
+    flag: String,
+    /// Each pid's start time (field 22 of `/proc/<pid>/stat`, in clock
+    /// ticks), when readable, to tell a reused pid from the same process.
+    start_times: Vec<Option<u64>>,
+}
+
+impl Target {
+    /// The flag the processes carry (trimmed).
+    pub fn flag(&self) -> &str {
+        &self.flag
+    }
+
+    /// Whether any of the target's processes still runs and still carries
+    /// the flag. A pid reused by another process fails the check: its start
+    /// time differs, or its flag does. When this returns `false`, call
+    /// [`discover`] again: the monitored container has restarted, or is
+    /// gone.
+    pub fn is_alive(&self, config: &Config) -> bool {
+        self.pids
+            .iter()
+            .zip(&self.start_times)
+            .any(|(&pid, &start)| {
+                if start.is_some() && start_time(&config.proc_root, pid) != start {
+                    return false;
+                }
+                // `discover` succeeded, so openat2 works: no need to probe.
+                read_pid_flag(config, pid).is_ok_and(|f| f == self.flag)
+            })
+    }
+}
+
+/// Reads this process's own flag at `path`: trimmed, at most [`FLAG_LIMIT`]
+/// bytes, not empty.
+///
+/// `path` is a regular file, or a directory holding one: its `pid_flag`, or
+/// else its only regular file. This is the layout of a Kubernetes ConfigMap
+/// volume, whose keys are relative symlinks (`pid_flag -> ..data/pid_flag`)
+/// beside the kubelet's `..data` link and `..<timestamp>` directory; entries
+/// whose names begin with `..` are not counted.
+pub fn read_flag_at(path: &Path) -> Result<String, DiscoverError> {
+    flag::read_flag(Base::Host, path).map_err(|source| DiscoverError::Flag {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads the flag of process `pid`, at [`Config::flag_path`] inside its root
+/// directory, never leaving that root (see the [module docs](self)).
+pub fn flag_of(config: &Config, pid: u32) -> Result<String, DiscoverError> {
+    check_openat2(&config.proc_root)?;
+    read_pid_flag(config, pid)
+}
+
+/// The pids, other than this process, whose flag equals `flag` once both are
+/// trimmed; sorted.
+///
+/// Processes that vanish during the scan, or whose root or flag cannot be
+/// read (no flag, permission denied, a refused file), do not match and are
+/// not errors. The errors are: `proc_root` cannot be listed, or `openat2` is
+/// unavailable.
+pub fn find_pids(config: &Config, flag: &str) -> Result<Vec<u32>, DiscoverError> {
+    scan(config, flag).map(|s| s.matches.into_iter().map(|(pid, _)| pid).collect())
+}
+
+/// Finds the monitored container: reads [`Config::own_flag`], finds the
+/// processes carrying the same flag ([`find_pids`]), and resolves their cgroup
+/// ([`cgroup_of`]).
+///
+/// Several processes in one cgroup (compared by the directory's device and
+/// inode, since two processes' views of one cgroup have different paths) are
+/// one target. Processes in different cgroups are
+/// [`DiscoverError::Ambiguous`]; none is [`DiscoverError::NotFound`]. A
+/// process that exits before its cgroup is resolved is left out.
+pub fn discover(config: &Config) -> Result<Target, DiscoverError> {
+    let flag = read_flag_at(&config.own_flag)?;
+    let scan = scan(config, &flag)?;
+    let mut groups: Vec<Group> = Vec::new();
+    for (pid, start) in scan.matches {
+        let resolved = match cgroup::resolve(config, pid) {
+            Ok(r) => r,
+            Err(_) if !config.proc_root.join(pid.to_string()).exists() => continue,
+            Err(e) => return Err(e),
+        };
+        match groups.iter_mut().find(|g| g.id == resolved.id) {
+            Some(group) => {
+                group.pids.push(pid);
+                group.start_times.push(start);
+            }
+            None => groups.push(Group {
+                id: resolved.id,
+                path: resolved.path,
+                pids: vec![pid],
+                start_times: vec![start],
+            }),
+        }
+    }
+    let mut groups = groups.into_iter();
+    match (groups.next(), groups.len()) {
+        (None, _) => Err(DiscoverError::NotFound {
+            proc_root: config.proc_root.clone(),
+            flag_path: config.flag_path.clone(),
+            own_flag: config.own_flag.clone(),
+            denied: scan.denied,
+        }),
+        (Some(only), 0) => Ok(Target {
+            pids: only.pids,
+            cgroup: only.path,
+            flag,
+            start_times: only.start_times,
+        }),
+        (Some(first), _) => Err(DiscoverError::Ambiguous {
+            cgroups: std::iter::once(first)
+                .chain(groups)
+                .map(|g| (g.path, g.pids))
+                .collect(),
+        }),
+    }
+}
+
+/// Matching processes that share one cgroup.
+struct Group {
+    /// Device and inode of the cgroup directory.
+    id: (u64, u64),
+    /// The directory as the lowest pid resolves it.
+    path: PathBuf,
+    /// Ascending.
+    pids: Vec<u32>,
+    /// One per pid.
+    start_times: Vec<Option<u64>>,
+}
+
+/// What a scan of the proc root found.
+struct Scan {
+    /// Matching pids, ascending, with their start times.
+    matches: Vec<(u32, Option<u64>)>,
+    /// Processes that could not be inspected for lack of permission.
+    denied: usize,
+}
+
+fn scan(config: &Config, flag: &str) -> Result<Scan, DiscoverError> {
+    check_openat2(&config.proc_root)?;
+    let flag = flag.trim();
+    let scan_error = |source| DiscoverError::Scan {
+        path: config.proc_root.clone(),
+        source,
+    };
+    let me = std::fs::read_link(config.proc_root.join("self"))
+        .ok()
+        .and_then(|link| link.to_str()?.parse::<u32>().ok());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir(&config.proc_root).map_err(scan_error)? {
+        let entry = entry.map_err(scan_error)?;
+        let Some(pid) = entry.file_name().to_str().and_then(parse_pid) else {
+            continue;
+        };
+        if Some(pid) != me {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    let mut scan = Scan {
+        matches: Vec::new(),
+        denied: 0,
+    };
+    for pid in pids {
+        // Read before the flag: a pid reused after this point fails the
+        // start-time check of `is_alive` instead of passing it.
+        let start = start_time(&config.proc_root, pid);
+        match read_pid_flag(config, pid) {
+            Ok(theirs) if theirs == flag => scan.matches.push((pid, start)),
+            Ok(_) => {}
+            Err(DiscoverError::Flag { source, .. })
+                if matches!(source.errno(), Some(e) if e == Errno::ACCESS.raw_os_error()
+                    || e == Errno::PERM.raw_os_error()) =>
+            {
+                scan.denied += 1;
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(scan)
+}
+
+/// A decimal pid without sign or leading zero, as `/proc` names them.
+fn parse_pid(name: &str) -> Option<u32> {
+    if name.starts_with('0') || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok()
+}
+
+fn read_pid_flag(config: &Config, pid: u32) -> Result<String, DiscoverError> {
+    let root_path = config.proc_root.join(pid.to_string()).join("root");
+    let read = || {
+        let root = File::from(rustix::fs::open(
+            &root_path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?);
+        flag::read_flag(Base::InRoot(root.as_fd()), &config.flag_path)
+    };
+    read().map_err(|source| DiscoverError::Flag {
+        path: inside(&root_path, &config.flag_path),
+        source,
+    })
+}
+
+/// Fails closed when `openat2` is missing (Linux < 5.6) or blocked (some
+/// seccomp profiles answer EPERM), instead of misreading every process as
+/// flagless. Any other failure is left to the caller's own open of the same
+/// directory.
+fn check_openat2(proc_root: &Path) -> Result<(), DiscoverError> {
+    match rustix::fs::openat2(
+        rustix::fs::CWD,
+        proc_root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::empty(),
+    ) {
+        Err(e @ (Errno::NOSYS | Errno::PERM)) => {
+            Err(DiscoverError::Unsupported { source: e.into() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Field 22 of `<proc_root>/<pid>/stat`: when the process started.
+fn start_time(proc_root: &Path, pid: u32) -> Option<u64> {
+    let stat = std::fs::read(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    // The command name, field 2, is in parentheses and may hold anything,
+    // including spaces and `)`: count fields from the last `)`.
+    let after = stat.iter().rposition(|&b| b == b')')?;
+    let fields = std::str::from_utf8(&stat[after + 1..]).ok()?;
+    fields.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_are_plain_decimals() {
+        assert_eq!(parse_pid("1"), Some(1));
+        assert_eq!(parse_pid("4194304"), Some(4_194_304));
+        for name in [
+            "self",
+            "",
+            "01",
+            "+1",
+            "-1",
+            "1a",
+            "99999999999",
+            "thread-self",
+        ] {
+            assert_eq!(parse_pid(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn start_time_of_a_strange_command_name() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("7"))?;
+        let stat = "7 (a) b (c) S 1 7 7 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 0 0\n";
+        std::fs::write(dir.path().join("7/stat"), stat)?;
+        assert_eq!(start_time(dir.path(), 7), Some(123_456));
+        assert_eq!(start_time(dir.path(), 8), None);
+        Ok(())
+    }
+
+    #[test]
+    fn start_time_of_this_process() {
+        let me = std::process::id();
+        let a = start_time(Path::new("/proc"), me);
+        assert!(a.is_some());
+        assert_eq!(a, start_time(Path::new("/proc"), me));
+    }
+}
