@@ -50,6 +50,7 @@
 //! Without `std` the crate is `#![no_std]` and only parses and formats.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod cpu_stat;
 #[cfg(feature = "std")]
@@ -57,9 +58,9 @@ pub mod discover;
 mod error;
 #[cfg(feature = "std")]
 pub mod expose;
+pub mod fmt;
 #[cfg(feature = "std")]
 pub mod json;
-pub mod fmt;
 mod parse;
 #[cfg(feature = "std")]
 pub mod read;

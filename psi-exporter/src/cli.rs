@@ -1,0 +1,202 @@
+//! Command-line flags and environment variables.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Serve Linux pressure stall information (PSI) as Prometheus metrics.
+///
+/// A drop-in for the Go "CgroupV2 PSI Sidecar": in a Kubernetes pod with
+/// `shareProcessNamespace: true` it finds the monitored container by its
+/// pid_flag (the process whose `/etc/pid_flag` equals this container's
+/// `/etc/pid_flag_sc`) and exports that container's cgroup pressure. With
+/// `--cgroup` it exports one cgroup; with `--system`, or when there is no
+/// `/etc/pid_flag_sc`, the system-wide `/proc/pressure`.
+///
+/// Endpoints: `/` (homepage), `/health` (probes), `/psi` (JSON), `/metrics`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "psi-exporter",
+    version,
+    after_help = "Examples:\n  \
+        psi-exporter                                  # sidecar in a pod, or the system on a laptop\n  \
+        PORT=9100 psi-exporter --system               # system-wide pressure on :9100\n  \
+        psi-exporter --cgroup /sys/fs/cgroup/unified/system.slice --listen 127.0.0.1:9101\n  \
+        psi-exporter --no-legacy-metrics              # only the psi_* families"
+)]
+pub struct Cli {
+    /// Port to serve on, when --listen gives none. The Go sidecar's `PORT`.
+    #[arg(long, env = "PORT", default_value_t = 2333)]
+    pub port: u16,
+
+    /// Address to listen on: an IP (`0.0.0.0`, `::`) served on --port, or an
+    /// `IP:PORT` that overrides --port. Default: every address, IPv6 and IPv4.
+    #[arg(long, env = "PSI_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// This container's own pid_flag: a file, or a ConfigMap directory holding it.
+    #[arg(long, env = "PSI_PID_FLAG_FILE", default_value = "/etc/pid_flag_sc")]
+    pub pid_flag_file: PathBuf,
+
+    /// Where the monitored container keeps its pid_flag, inside its own root.
+    #[arg(long, env = "PSI_PID_FLAG_PATH", default_value = "/etc/pid_flag")]
+    pub pid_flag_path: PathBuf,
+
+    /// The proc file system to scan for the monitored container.
+    #[arg(long, env = "PSI_PROC_ROOT", default_value = "/proc")]
+    pub proc_root: PathBuf,
+
+    /// The cgroup v2 mount that `/proc/<pid>/cgroup` paths (and a relative
+    /// --cgroup) are joined onto. Default: found in /proc/self/mountinfo.
+    #[arg(long, env = "PSI_CGROUP_ROOT")]
+    pub cgroup_root: Option<PathBuf>,
+
+    /// Export this cgroup directory and skip pid_flag discovery. Relative
+    /// paths are taken under the cgroup v2 mount.
+    #[arg(long, env = "PSI_CGROUP", conflicts_with = "system")]
+    pub cgroup: Option<PathBuf>,
+
+    /// Export the system-wide `/proc/pressure` files and skip discovery.
+    #[arg(long, env = "PSI_SYSTEM")]
+    pub system: bool,
+
+    /// Leave out the Go sidecar's `cgroup_monitor_sc_monitored_*_psi` gauges.
+    #[arg(long, env = "PSI_NO_LEGACY_METRICS")]
+    pub no_legacy_metrics: bool,
+
+    /// Leave out the `psi_<resource>_{waiting,stalled}_seconds_total` counters.
+    #[arg(long, env = "PSI_NO_STANDARD_METRICS")]
+    pub no_standard_metrics: bool,
+
+    /// Leave out the `psi_<resource>_{waiting,stalled}_ratio` averages.
+    #[arg(long, env = "PSI_NO_AVERAGES")]
+    pub no_averages: bool,
+
+    /// Leave out the `psi_cpu_throttled_*` counters from `cpu.stat`.
+    #[arg(long, env = "PSI_NO_THROTTLING")]
+    pub no_throttling: bool,
+
+    /// Least time between two searches for a monitored container that is not
+    /// (or no longer) found; searches happen at scrape time.
+    #[arg(long, env = "PSI_REDISCOVER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub rediscover_interval: Duration,
+
+    /// Connections served at once; more are closed at once.
+    #[arg(long, env = "PSI_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
+
+    /// Time a client has to send a request's headers.
+    #[arg(long, env = "PSI_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Log level, to stderr.
+    #[arg(long, env = "PSI_LOG_LEVEL", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+/// How much to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Only errors.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Start, stop, and the target found or lost.
+    Info,
+    /// Every request.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl Cli {
+    /// The socket address to listen on.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        let Some(listen) = self.listen.as_deref() else {
+            return Ok(SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                self.port,
+            ));
+        };
+        if let Ok(addr) = listen.parse::<SocketAddr>() {
+            return Ok(addr);
+        }
+        let ip = listen.trim_start_matches('[').trim_end_matches(']');
+        ip.parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, self.port))
+            .map_err(|_| format!("--listen {listen:?} is neither an IP address nor IP:PORT"))
+    }
+}
+
+/// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 500ms, 2s or 1m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("psi-exporter").chain(args.iter().copied()))
+            .expect("valid arguments")
+    }
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(
+            cli(&["--port", "9"]).listen_addr(),
+            Ok("[::]:9".parse().expect("addr"))
+        );
+        assert_eq!(
+            cli(&["--listen", "127.0.0.1", "--port", "9"]).listen_addr(),
+            Ok("127.0.0.1:9".parse().expect("addr"))
+        );
+        assert_eq!(
+            cli(&["--listen", "127.0.0.1:7", "--port", "9"]).listen_addr(),
+            Ok("127.0.0.1:7".parse().expect("addr"))
+        );
+        assert_eq!(
+            cli(&["--listen", "[::1]"]).listen_addr(),
+            Ok("[::1]:2333".parse().expect("addr"))
+        );
+        assert!(cli(&["--listen", "localhost"]).listen_addr().is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("2h").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn cgroup_and_system_conflict() {
+        let r = Cli::try_parse_from(["psi-exporter", "--system", "--cgroup", "/x"]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,246 @@
+//! The HTTP side: routing (testable without a socket) and the server loop.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::app::App;
+
+/// The app, shared by the connections (all on one thread; the lock is never contended long).
+pub type Shared = Arc<Mutex<App>>;
+
+/// Limits on what clients may do.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// Time in-flight requests get to finish after a shutdown signal.
+    pub grace: Duration,
+}
+
+fn lock(app: &Shared) -> MutexGuard<'_, App> {
+    // A panic while holding the lock cannot leave App half-written in a way
+    // that matters to the next scrape, so a poisoned lock is used as is.
+    app.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Answers one request. GET and HEAD only (HEAD gets GET's headers and no
+/// body); other methods 405, unknown paths 404. The request body is never read.
+pub fn respond(app: &Shared, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    let known = matches!(path, "/" | "/health" | "/psi" | "/metrics");
+    if !known {
+        return response(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            Bytes::from_static(b"not found: try /metrics, /psi or /health\n"),
+        );
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            Bytes::from_static(b"method not allowed: use GET or HEAD\n"),
+        );
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let mut app = lock(app);
+    let (content_type, body) = match path {
+        "/metrics" => (psi_core::expose::CONTENT_TYPE, app.metrics()),
+        "/psi" => ("application/json", app.psi_json()),
+        "/health" => (TEXT, app.health()),
+        _ => ("text/html; charset=utf-8", app.homepage()),
+    };
+    drop(app);
+    // For HEAD, hyper sends GET's headers (Content-Length included) and no body.
+    response(StatusCode::OK, content_type, body)
+}
+
+async fn handle(app: Shared, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let r = respond(&app, req.method(), req.uri().path());
+    tracing::debug!(method = %req.method(), path = req.uri().path(), status = r.status().as_u16(), "request");
+    Ok(r)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish for at most `limits.grace`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Shared,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(16 * 1024)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // EMFILE and friends: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = limits.max_connections, "too many connections; closing this one");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let conn = builder.serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |req| handle(app.clone(), req)),
+        );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(limits.grace) => tracing::warn!("grace period over; closing connections"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{Mode, Target};
+    use http_body_util::BodyExt;
+    use psi_core::expose::Families;
+
+    fn app(dir: &std::path::Path) -> Shared {
+        let target = Target::new(Mode::Cgroup(dir.to_owned()), Duration::from_secs(1));
+        Arc::new(Mutex::new(App::new(target, Families::default())))
+    }
+
+    fn fake_cgroup() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("cpu.pressure"),
+            "some avg10=1.00 avg60=0.50 avg300=0.25 total=2000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("memory.pressure"), "garbage\n").expect("write");
+        dir
+    }
+
+    async fn body(r: Response<Full<Bytes>>) -> String {
+        let bytes = r.into_body().collect().await.expect("body").to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("utf-8")
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn unknown_path_is_404_and_other_methods_405() {
+        let dir = fake_cgroup();
+        let app = app(dir.path());
+        assert_eq!(
+            respond(&app, &Method::GET, "/nope").status(),
+            StatusCode::NOT_FOUND
+        );
+        let r = respond(&app, &Method::POST, "/metrics");
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()[ALLOW], "GET, HEAD");
+        assert_eq!(
+            respond(&app, &Method::DELETE, "/").status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn metrics_show_what_was_read_and_explain_what_was_not() {
+        let dir = fake_cgroup();
+        let app = app(dir.path());
+        let r = respond(&app, &Method::GET, "/metrics");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[CONTENT_TYPE], psi_core::expose::CONTENT_TYPE);
+        let text = body(r).await;
+        assert!(text.contains("psi_cpu_waiting_seconds_total 2\n"), "{text}");
+        assert!(
+            text.contains(
+                "cgroup_monitor_sc_monitored_cpu_psi{type=\"some\",window=\"10s\"} 1.00\n"
+            )
+        );
+        assert!(
+            !text.contains("psi_memory_waiting"),
+            "unparsable memory is absent: {text}"
+        );
+        assert!(text.contains("psi_pressure_available{resource=\"memory\"} 0\n"));
+        assert!(text.contains("psi_read_errors_total{resource=\"memory\",reason=\"parse\"} 1\n"));
+        assert!(text.contains("psi_read_errors_total{resource=\"io\",reason=\"unsupported\"} 1\n"));
+        assert!(text.contains("psi_target_up 1\n"));
+        assert!(text.contains("psi_exporter_scrapes_total 1\n"));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn head_has_get_headers_and_psi_is_json() {
+        let dir = fake_cgroup();
+        let app = app(dir.path());
+        let r = respond(&app, &Method::HEAD, "/health");
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = respond(&app, &Method::GET, "/psi");
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        let text = body(r).await;
+        assert!(
+            text.starts_with("{\"mode\":\"cgroup\",\"target\":{\"path\":"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"cpu\":{\"some\":{\"avg10\":1.00,"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"memory\":{\"reason\":\"parse\",\"message\":\"failed to parse "),
+            "{text}"
+        );
+        let health = body(respond(&app, &Method::GET, "/health")).await;
+        assert!(health.starts_with("ok: exporting "), "{health}");
+        let home = body(respond(&app, &Method::GET, "/")).await;
+        assert!(home.contains("<a href=\"metrics\">"), "{home}");
+    }
+}

@@ -1,0 +1,179 @@
+//! psi-exporter: Linux pressure stall information as Prometheus metrics.
+//!
+//! A thin binary over `psi_core`: [`cli`] reads the flags, [`target`] follows
+//! what is monitored, [`app`] writes each endpoint's body, [`http`] serves them.
+
+mod app;
+mod cli;
+mod http;
+mod target;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use psi_core::discover;
+use psi_core::expose::Families;
+use tokio::net::TcpListener;
+use tracing_subscriber::filter::LevelFilter;
+
+use crate::app::App;
+use crate::cli::{Cli, LogLevel};
+use crate::http::Limits;
+use crate::target::{Mode, Target};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("psi-exporter: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: LogLevel) {
+    let level = match level {
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Trace => LevelFilter::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+/// Chooses what to export: `--cgroup`, `--system`, discovery when our own
+/// pid_flag exists, else the system (so a laptop shows something real).
+fn mode(cli: &Cli) -> anyhow::Result<Mode> {
+    let cgroup_root = || -> anyhow::Result<PathBuf> {
+        match &cli.cgroup_root {
+            Some(root) => Ok(root.clone()),
+            None => Ok(discover::cgroup2_mount(
+                &cli.proc_root.join("self/mountinfo"),
+            )?),
+        }
+    };
+    if let Some(dir) = &cli.cgroup {
+        let dir = if dir.is_absolute() {
+            dir.clone()
+        } else {
+            cgroup_root()
+                .context("a relative --cgroup is taken under the cgroup v2 mount")?
+                .join(dir)
+        };
+        anyhow::ensure!(
+            dir.is_dir(),
+            "--cgroup {} is not a directory: give a cgroup v2 directory such as /sys/fs/cgroup/system.slice",
+            dir.display()
+        );
+        tracing::info!(cgroup = %dir.display(), "exporting one cgroup");
+        return Ok(Mode::Cgroup(dir));
+    }
+    if cli.system {
+        tracing::info!("exporting the system-wide pressure (--system)");
+        return Ok(Mode::System(cli.proc_root.clone()));
+    }
+    if !cli.pid_flag_file.exists() {
+        tracing::info!(
+            pid_flag_file = %cli.pid_flag_file.display(),
+            "no pid_flag file: exporting the system-wide {}/pressure; in a pod, mount the flag there or pass --cgroup",
+            cli.proc_root.display()
+        );
+        return Ok(Mode::System(cli.proc_root.clone()));
+    }
+    let config = discover::Config {
+        proc_root: cli.proc_root.clone(),
+        own_flag: cli.pid_flag_file.clone(),
+        flag_path: cli.pid_flag_path.clone(),
+        cgroup_mount: cli.cgroup_root.clone(),
+    };
+    // Fail early on a flag we cannot read: every search would fail the same way.
+    let flag = discover::read_flag_at(&config.own_flag)?;
+    tracing::info!(
+        pid_flag_file = %config.own_flag.display(),
+        pid_flag_path = %config.flag_path.display(),
+        flag = %flag,
+        "discovering the monitored container by its pid_flag"
+    );
+    Ok(Mode::Discover(config))
+}
+
+fn families(cli: &Cli) -> Families {
+    Families {
+        standard: !cli.no_standard_metrics,
+        averages: !cli.no_averages,
+        legacy: !cli.no_legacy_metrics,
+        throttling: !cli.no_throttling,
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
+    let mode = mode(&cli)?;
+    let mut target = Target::new(mode, cli.rediscover_interval);
+    target.refresh();
+    let app = Arc::new(Mutex::new(App::new(target, families(&cli))));
+    let limits = Limits {
+        max_connections: cli.max_connections.max(1),
+        header_timeout: cli.header_timeout,
+        grace: Duration::from_millis(800),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = bind(addr).await?;
+        let local = listener.local_addr().context("failed to read the bound address")?;
+        tracing::info!(addr = %local, version = env!("CARGO_PKG_VERSION"), "serving /metrics, /psi, /health and /");
+        http::serve(listener, app, limits, shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Binds `addr`; the default `[::]` falls back to `0.0.0.0` on hosts without IPv6.
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if addr.ip().is_unspecified() && addr.is_ipv6() => {
+            tracing::debug!(error = %e, "IPv6 unavailable; listening on IPv4 only");
+            let v4 = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), addr.port());
+            TcpListener::bind(v4).await.with_context(|| {
+                format!("failed to listen on {v4}: is the port in use? set PORT or --listen")
+            })
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!("failed to listen on {addr}: is the port in use? set PORT or --listen")
+        }),
+    }
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
