@@ -71,7 +71,10 @@ mod tests {
     fn strings_escape_what_json_requires() {
         let mut out = Vec::new();
         string(&mut out, "a\"b\\c\nd\u{1}é");
-        assert_eq!(String::from_utf8(out).expect("utf-8"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "\"a\\\"b\\\\c\\nd\\u0001é\""
+        );
     }
 
     #[test]
