@@ -1,0 +1,163 @@
+//! The zero-allocation promises, checked with a counting global allocator:
+//! `parse` of every real file, the decimal writers, and re-reads of a
+//! kept-open `PressureFile`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use psi_core::fmt::{MAX_LEN, ratio, seconds};
+use psi_core::parse;
+
+/// `System`, counting the allocations made on a thread while that thread is
+/// inside [`allocations`]. Other test threads run in parallel and allocate
+/// freely; they are not counted because the counter is thread-local.
+struct Counting;
+
+thread_local! {
+    // Both are const-initialised without destructors, so touching them from
+    // inside the allocator never allocates itself.
+    static MEASURING: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with` because the allocator can run while the thread is being torn down.
+    let measuring = MEASURING.try_with(Cell::get).unwrap_or(false);
+    if measuring {
+        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees carry over; the counting touches only
+// thread-local `Cell`s and never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: `ptr` came from this allocator, which is `System` underneath.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, which is `System` underneath.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` and returns its result with the number of allocations (and
+/// reallocations) it made on this thread.
+fn allocations<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    COUNT.with(|c| c.set(0));
+    MEASURING.with(|m| m.set(true));
+    let r = f();
+    MEASURING.with(|m| m.set(false));
+    (r, COUNT.with(Cell::get))
+}
+
+/// The real files captured on this machine, by name.
+const REAL: &[(&str, &[u8])] = &[
+    (
+        "cgroup-cpu-stressed",
+        include_bytes!("data/cgroup-cpu-stressed"),
+    ),
+    ("cgroup-io", include_bytes!("data/cgroup-io")),
+    ("cgroup-memory", include_bytes!("data/cgroup-memory")),
+    ("cpu-some-only", include_bytes!("data/cpu-some-only")),
+    ("irq-full-only", include_bytes!("data/irq-full-only")),
+    ("max-values", include_bytes!("data/max-values")),
+    ("system-cpu", include_bytes!("data/system-cpu")),
+    ("system-io", include_bytes!("data/system-io")),
+    ("system-memory", include_bytes!("data/system-memory")),
+];
+
+#[test]
+fn the_counter_counts() {
+    let (v, n) = allocations(|| vec![1u8; 16]);
+    assert_eq!(n, 1, "the counting allocator must see a Vec's allocation");
+    drop(v);
+    let (s, n) = allocations(|| 12.5f64.to_string());
+    assert!(n >= 1, "to_string allocates");
+    assert_eq!(s, "12.5");
+}
+
+#[test]
+fn parse_real_files_allocates_nothing() {
+    for (name, bytes) in REAL {
+        let (result, n) = allocations(|| parse(std::hint::black_box(bytes)));
+        assert!(result.is_ok(), "{name}: {result:?}");
+        assert_eq!(n, 0, "parse of {name} allocated {n} times");
+    }
+}
+
+#[test]
+fn parse_errors_allocate_nothing() {
+    for bad in [
+        &b""[..],
+        b"some",
+        b"some avg10=0.1 avg60=0.00 avg300=0.00 total=0",
+        b"full avg10=0.00 avg60=0.00 avg300=0.00 total=18446744073709551616",
+        b"some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nsome avg10=0.00 avg60=0.00 avg300=0.00 total=0",
+    ] {
+        let (result, n) = allocations(|| parse(std::hint::black_box(bad)));
+        assert!(result.is_err());
+        assert_eq!(n, 0, "parse of {bad:?} allocated {n} times");
+    }
+}
+
+#[test]
+fn decimal_writers_allocate_nothing() {
+    let micros = [0, 1, 999_999, 1_000_000, 123_456_789, u64::MAX];
+    let hundredths = [0, 1, 1234, 10_000, u32::MAX];
+    let ((), n) = allocations(|| {
+        let mut buf = [0u8; MAX_LEN];
+        for m in micros {
+            std::hint::black_box(seconds(std::hint::black_box(m), &mut buf));
+        }
+        for h in hundredths {
+            std::hint::black_box(ratio(std::hint::black_box(h), &mut buf));
+        }
+    });
+    assert_eq!(n, 0, "the decimal writers allocated {n} times");
+}
+
+// Kept-open `PressureFile` re-reads: after the first read (which opens the
+// file if needed), every further read is one `pread` and a parse into the
+// reader's own buffer, with no allocation.
+#[test]
+fn pressure_file_rereads_allocate_nothing() {
+    use psi_core::read::PressureFile;
+
+    let path = "/proc/pressure/cpu";
+    if !std::path::Path::new(path).exists() {
+        eprintln!("skipped: {path} does not exist (kernel without PSI)");
+        return;
+    }
+    let mut file = PressureFile::open(path).expect("open /proc/pressure/cpu");
+    file.read().expect("first read");
+    let (results, n) = allocations(|| {
+        let mut ok = 0;
+        for _ in 0..100 {
+            if std::hint::black_box(file.read()).is_ok() {
+                ok += 1;
+            }
+        }
+        ok
+    });
+    assert_eq!(results, 100, "every re-read must succeed");
+    assert_eq!(n, 0, "100 re-reads allocated {n} times");
+}
