@@ -465,8 +465,10 @@ fn huge_flag_file_is_refused_quickly() -> Result {
         matches!(flag_source(&err), Some(FlagError::TooLarge { .. })),
         "{err:?}"
     );
+    // Refused from the size alone: nothing near 100 MB is read. The bound is
+    // loose so that a busy machine does not fail it.
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(10),
         "{:?}",
         start.elapsed()
     );
