@@ -1,7 +1,7 @@
 //! Reading pressure files and cgroups (feature `std`).
 //!
 //! Every function here reads into a stack or caller-owned buffer and parses
-//! with [`parse`](crate::parse): nothing is allocated on success. Failures are
+//! with [`parse`]: nothing is allocated on success. Failures are
 //! a [`ReadError`] that says *why* the pressure could not be read, because
 //! "no data" must never look like "no pressure":
 //!
@@ -160,7 +160,7 @@ pub fn cgroup(dir: &Path, resource: Resource) -> Result<Pressure, ReadError> {
 /// Reads one pressure file: open, one read into a stack buffer, close.
 pub fn path(path: &Path) -> Result<Pressure, ReadError> {
     let mut buf = [0u8; BUF_LEN];
-    let mut file = File::open(path).map_err(|e| open_error(path, e))?;
+    let mut file = open(path)?;
     let n = retry(|| file.read(&mut buf)).map_err(|e| read_error(path, e))?;
     parse_pressure(path, whole_lines(&buf, n))
 }
@@ -169,7 +169,7 @@ pub fn path(path: &Path) -> Result<Pressure, ReadError> {
 pub fn cpu_stat(dir: &Path) -> Result<CpuStat, ReadError> {
     let path = dir.join("cpu.stat");
     let mut buf = [0u8; BUF_LEN];
-    let mut file = File::open(&path).map_err(|e| open_error(&path, e))?;
+    let mut file = open(&path)?;
     let n = retry(|| file.read(&mut buf)).map_err(|e| read_error(&path, e))?;
     Ok(crate::cpu_stat::parse(whole_lines(&buf, n)))
 }
@@ -205,6 +205,26 @@ fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 /// True for a cgroup file (`cpu.pressure`), false for `/proc/pressure/cpu`.
 fn is_cgroup_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "pressure")
+}
+
+/// Opens a file to read, without blocking and only if it is a regular file:
+/// the path may run through another container's root, where a FIFO or a
+/// device in place of a pressure file must not hang or fool the reader.
+fn open(path: &Path) -> Result<File, ReadError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| open_error(path, e))?;
+    let meta = file.metadata().map_err(|e| read_error(path, e))?;
+    if !meta.is_file() {
+        return Err(ReadError::Io {
+            path: path.to_owned(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+        });
+    }
+    Ok(file)
 }
 
 /// Explains a failed `open`.
@@ -293,7 +313,7 @@ impl KeptFile {
 
     fn reopen(&mut self) -> Result<(), ReadError> {
         self.file = None;
-        let file = File::open(&self.path).map_err(|e| open_error(&self.path, e))?;
+        let file = open(&self.path)?;
         self.file = Some(file);
         Ok(())
     }
@@ -490,6 +510,24 @@ mod tests {
             source.as_deref(),
             Some("invalid digit in avg10 (byte 11, line 1)")
         );
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("cpu.pressure");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &p,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        let e = path(&p).expect_err("a fifo is not a pressure file");
+        assert_eq!(e.reason(), "io");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("not a regular file"));
     }
 
     #[test]

@@ -129,7 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let limits = Limits {
         max_connections: cli.max_connections.max(1),
         header_timeout: cli.header_timeout,
-        grace: Duration::from_millis(800),
+        grace: Duration::from_millis(500),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -172,3 +172,124 @@ pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A free TCP port on 127.0.0.1 (bound and released: good enough for tests).
+pub fn free_port() -> io::Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()
+        .map(|a| a.port())
+}
+
+/// A response read by [`http_get`].
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The header block, as received.
+    pub headers: String,
+    /// The body.
+    pub body: String,
+}
+
+/// A minimal HTTP/1.1 request over a fresh connection (`Connection: close`),
+/// with a 10 s timeout: enough to test a server without an HTTP client crate.
+pub fn http_request(port: u16, method: &str, path: &str) -> io::Result<HttpResponse> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| io::Error::other(format!("no header end in {text:?}")))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("no status in {head:?}")))?;
+    Ok(HttpResponse {
+        status,
+        headers: head.to_owned(),
+        body: body.to_owned(),
+    })
+}
+
+/// `GET path`, see [`http_request`].
+pub fn http_get(port: u16, path: &str) -> io::Result<HttpResponse> {
+    http_request(port, "GET", path)
+}
+
+/// The value of the first sample in a Prometheus text body whose name and
+/// labels start with `series` (e.g. `psi_target_up` or `foo{a="b"}`).
+pub fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let rest = l.strip_prefix(series)?;
+        let value = rest.rsplit(' ').next()?;
+        matches!(rest.chars().next(), Some(' ' | '{' | ',' | '}')).then(|| value.parse().ok())?
+    })
+}
+
+/// A child process killed (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Process {
+    /// The child.
+    pub child: Child,
+}
+
+impl Process {
+    /// Sends a signal to the process.
+    pub fn signal(&self, sig: &str) -> io::Result<()> {
+        let status = Command::new("kill")
+            .args([format!("-{sig}"), self.child.id().to_string()])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("kill -{sig} failed")))
+        }
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_timeout(
+        &mut self,
+        limit: Duration,
+    ) -> io::Result<Option<std::process::ExitStatus>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.signal("TERM");
+            if !matches!(self.wait_timeout(Duration::from_secs(2)), Ok(Some(_))) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, limit: Duration) -> bool {
+    eventually(limit, || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    })
+    .is_some()
+}

@@ -1,0 +1,340 @@
+//! The exporter as the Go sidecar ran: a simulated pod on the real kernel.
+//!
+//! The monitored "container" is a process in its own mount namespace with
+//! `/etc/pid_flag/pid_flag` (a ConfigMap-style directory) on a private tmpfs
+//! and its own cgroup bound on `/sys/fs/cgroup`, as a container runtime does.
+//! The built exporter is started with the seed's layout: `PORT` in the
+//! environment and its own flag in a directory. Needs root and cgroup v2; in
+//! CI these tests must run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use psi_testkit::{
+    Process, TestCgroup, cgroup_root, eventually, free_port, http_get, http_request, sample, tool,
+    wait_for_port,
+};
+
+/// A flag no other test uses, so parallel tests never see each other's pods.
+fn unique_flag(name: &str) -> String {
+    format!("psi-{name}-{}-{}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Starts the monitored container's main process in `cg`.
+fn start_container(cg: &Path, flag: &str) -> Process {
+    // Into the cgroup first, then a new cgroup namespace rooted there and a
+    // private mount namespace: what a container runtime sets up.
+    let inner = format!(
+        "mount -t tmpfs tmpfs /etc && mkdir /etc/pid_flag && echo '{flag}' > /etc/pid_flag/pid_flag && \
+         mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec sleep 600"
+    );
+    let script = format!(
+        "echo $$ > {cg}/cgroup.procs && exec unshare -C -m --propagation private sh -c \"{inner}\"",
+        cg = cg.display()
+    );
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the monitored process with unshare");
+    let pid = child.id();
+    // Ready once its root shows the flag.
+    let flag_file = PathBuf::from(format!("/proc/{pid}/root/etc/pid_flag/pid_flag"));
+    let ready = eventually(Duration::from_secs(10), || {
+        std::fs::read_to_string(&flag_file)
+            .ok()
+            .filter(|f| f.trim() == flag)
+    });
+    assert!(
+        ready.is_some(),
+        "the monitored process set up its namespace"
+    );
+    Process { child }
+}
+
+/// The exporter's own flag, in a ConfigMap-style directory.
+fn sidecar_flag(flag: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("pid_flag_sc")).expect("mkdir");
+    std::fs::write(dir.path().join("pid_flag_sc/pid_flag"), format!("{flag}\n")).expect("write");
+    dir
+}
+
+/// Starts the built exporter as the seed's manifests do: `PORT` and the flag.
+fn start_exporter(port: u16, flag_dir: &Path, sidecar_cg: &TestCgroup) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+        .env("PORT", port.to_string())
+        .args(["--listen", "127.0.0.1", "--rediscover-interval", "200ms"])
+        .arg("--pid-flag-file")
+        .arg(flag_dir.join("pid_flag_sc"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start psi-exporter");
+    sidecar_cg
+        .add_pid(child.id())
+        .expect("move the exporter into the sidecar cgroup");
+    let exporter = Process { child };
+    assert!(
+        wait_for_port(port, Duration::from_secs(10)),
+        "the exporter listens on PORT"
+    );
+    exporter
+}
+
+fn metrics(port: u16) -> String {
+    let r = http_get(port, "/metrics").expect("GET /metrics");
+    assert_eq!(r.status, 200);
+    r.body
+}
+
+fn some_total_us(cg: &Path) -> u64 {
+    psi_core::read::cgroup(cg, psi_core::Resource::Cpu)
+        .expect("read the cgroup's cpu.pressure")
+        .some
+        .map_or(0, |r| r.total)
+}
+
+/// `promtool check metrics` on a body: the exposition is valid and lint-clean.
+fn promtool_check(body: &str) {
+    let Some(promtool) = tool("promtool", "prometheus") else {
+        return;
+    };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), body.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits for the exporter to report the container whose main process is `pid`.
+fn wait_for_target(port: u16, pid: u32) -> String {
+    let want = format!("pids=\"{pid}\"");
+    eventually(Duration::from_secs(15), || {
+        let body = metrics(port);
+        (sample(&body, "psi_target_up") == Some(1.0) && body.contains(&want)).then_some(body)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the exporter finds the monitored pid {pid}:\n{}",
+            metrics(port)
+        )
+    })
+}
+
+#[test]
+fn follows_the_monitored_container_through_stress_and_restart() {
+    let Some(root) = cgroup_root() else { return };
+    let flag = unique_flag("pod");
+    let mut app = TestCgroup::new(&root, "app").expect("app cgroup");
+    let sidecar = TestCgroup::new(&root, "sidecar").expect("sidecar cgroup");
+    let flag_dir = sidecar_flag(&flag);
+    let container = start_container(app.path(), &flag);
+    let pid = container.child.id();
+    let port = free_port().expect("port");
+    let mut exporter = start_exporter(port, flag_dir.path(), &sidecar);
+
+    let body = wait_for_target(port, pid);
+    assert!(
+        body.contains(&format!("path=\"/proc/{pid}/root/sys/fs/cgroup\"")),
+        "{body}"
+    );
+    assert_eq!(sample(&body, "psi_target_discoveries_total"), Some(1.0));
+    promtool_check(&body);
+
+    // Stress inside the monitored cgroup: its own stall rises.
+    let idle_total = some_total_us(app.path());
+    app.burn(4).expect("busy loops in the monitored cgroup");
+    let risen = eventually(Duration::from_secs(20), || {
+        let before = some_total_us(app.path());
+        let body = metrics(port);
+        let after = some_total_us(app.path());
+        let seconds = sample(&body, "psi_cpu_waiting_seconds_total")?;
+        let reported = (seconds * 1e6).round() as u64;
+        // What /metrics says is the monitored cgroup's own file, read between
+        // two reads of it: not the system's, not the sidecar's.
+        assert!(
+            before <= reported && reported <= after,
+            "reported {reported} µs, the cgroup's file said {before} then {after}"
+        );
+        let avg10 = sample(&body, "psi_cpu_waiting_ratio{window=\"10s\"")?;
+        (reported > idle_total && avg10 > 0.0).then_some(body)
+    });
+    let body = risen.expect("the monitored cgroup's cpu stall rises under stress");
+    let legacy = sample(
+        &body,
+        "cgroup_monitor_sc_monitored_cpu_psi{type=\"some\",window=\"total\"",
+    );
+    assert!(legacy.is_some_and(|v| v > idle_total as f64), "{body}");
+    promtool_check(&body);
+    app.stop();
+
+    // The container restarts: new process, new cgroup, same flag.
+    drop(container);
+    let app2 = TestCgroup::new(&root, "app2").expect("second app cgroup");
+    let restarted = start_container(app2.path(), &flag);
+    let new_pid = restarted.child.id();
+    assert_ne!(new_pid, pid);
+    let body = wait_for_target(port, new_pid);
+    assert_eq!(
+        sample(&body, "psi_target_discoveries_total"),
+        Some(2.0),
+        "{body}"
+    );
+    assert!(
+        matches!(exporter.child.try_wait(), Ok(None)),
+        "the exporter followed the restart without restarting"
+    );
+    promtool_check(&body);
+}
+
+#[test]
+fn http_endpoints_methods_and_shutdown_while_a_request_is_in_flight() {
+    let Some(root) = cgroup_root() else { return };
+    let flag = unique_flag("http");
+    let app = TestCgroup::new(&root, "http-app").expect("app cgroup");
+    let sidecar = TestCgroup::new(&root, "http-sidecar").expect("sidecar cgroup");
+    let flag_dir = sidecar_flag(&flag);
+    let container = start_container(app.path(), &flag);
+    let port = free_port().expect("port");
+    let mut exporter = start_exporter(port, flag_dir.path(), &sidecar);
+    wait_for_target(port, container.child.id());
+
+    assert_eq!(http_get(port, "/nope").expect("GET").status, 404);
+    let post = http_request(port, "POST", "/metrics").expect("POST");
+    assert_eq!(post.status, 405);
+    assert!(
+        post.headers
+            .to_ascii_lowercase()
+            .contains("allow: get, head"),
+        "{}",
+        post.headers
+    );
+
+    let health = http_get(port, "/health").expect("GET /health");
+    assert_eq!(health.status, 200);
+    assert!(
+        health.body.starts_with("ok: exporting /proc/"),
+        "{}",
+        health.body
+    );
+
+    let psi = http_get(port, "/psi").expect("GET /psi");
+    assert_eq!(psi.status, 200);
+    assert!(psi.headers.contains("application/json"));
+    assert!(
+        psi.body
+            .starts_with("{\"mode\":\"discover\",\"target\":{\"path\":\"/proc/"),
+        "{}",
+        psi.body
+    );
+    assert!(
+        psi.body.contains("\"cpu\":{\"some\":{\"avg10\":"),
+        "{}",
+        psi.body
+    );
+
+    let head = http_request(port, "HEAD", "/health").expect("HEAD");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert!(
+        head.headers
+            .to_ascii_lowercase()
+            .contains("content-length: "),
+        "{}",
+        head.headers
+    );
+
+    let home = http_get(port, "/").expect("GET /");
+    assert!(home.body.contains("href=\"metrics\""), "{}", home.body);
+
+    // A client stuck half-way through its headers, and a complete request
+    // sent just before SIGTERM: the latter is answered, and the exporter
+    // exits within a second anyway.
+    use std::io::{Read, Write};
+    let mut stuck = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stuck
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .expect("half a request");
+    let mut inflight = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    inflight
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    std::thread::sleep(Duration::from_millis(50));
+    let sent = Instant::now();
+    exporter.signal("TERM").expect("SIGTERM");
+    let status = exporter
+        .wait_timeout(Duration::from_secs(1))
+        .expect("wait")
+        .unwrap_or_else(|| panic!("the exporter exits within 1 s of SIGTERM"));
+    assert!(status.success(), "{status:?}");
+    eprintln!("exited {:?} after SIGTERM", sent.elapsed());
+    let mut answer = String::new();
+    inflight
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let _ = inflight.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the in-flight scrape was answered: {answer:?}"
+    );
+}
+
+#[test]
+fn without_a_pid_flag_it_exports_the_system() {
+    // No root needed: /proc/pressure is world-readable.
+    let port = free_port().expect("port");
+    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+        .env("PORT", port.to_string())
+        .args([
+            "--listen",
+            "127.0.0.1",
+            "--pid-flag-file",
+            "/nonexistent/pid_flag_sc",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start psi-exporter");
+    let mut exporter = Process { child };
+    assert!(wait_for_port(port, Duration::from_secs(10)));
+    let body = metrics(port);
+    assert!(
+        body.contains("psi_target_info{mode=\"system\",path=\"/proc/pressure\""),
+        "{body}"
+    );
+    assert!(
+        sample(&body, "psi_cpu_waiting_seconds_total").is_some(),
+        "{body}"
+    );
+    assert!(
+        !body.contains("psi_cpu_stalled_seconds_total"),
+        "the system's cpu full line is a fake zero: {body}"
+    );
+    exporter.signal("TERM").expect("SIGTERM");
+    exporter.wait_timeout(Duration::from_secs(5)).expect("wait");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut exporter.child.stderr.take().expect("stderr"), &mut log)
+        .expect("read log");
+    assert!(
+        log.contains("no pid_flag file: exporting the system-wide /proc/pressure"),
+        "{log}"
+    );
+}
