@@ -1,0 +1,133 @@
+//! Shared by the exporter's end-to-end tests: a simulated pod on the real
+//! kernel and the built exporter started as the seed's manifests start it.
+
+#![allow(dead_code)] // Each test file uses its own subset.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use psi_testkit::{Process, TestCgroup, eventually, http_get, sample, tool, wait_for_port};
+
+/// A flag no other test uses, so parallel tests never see each other's pods.
+pub fn unique_flag(name: &str) -> String {
+    format!("psi-{name}-{}-{}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Starts the monitored container's main process in `cg`.
+pub fn start_container(cg: &Path, flag: &str) -> Process {
+    // Into the cgroup first, then a new cgroup namespace rooted there and a
+    // private mount namespace: what a container runtime sets up.
+    let inner = format!(
+        "mount -t tmpfs tmpfs /etc && mkdir /etc/pid_flag && echo '{flag}' > /etc/pid_flag/pid_flag && \
+         mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec sleep 600"
+    );
+    let script = format!(
+        "echo $$ > {cg}/cgroup.procs && exec unshare -C -m --propagation private sh -c \"{inner}\"",
+        cg = cg.display()
+    );
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the monitored process with unshare");
+    let pid = child.id();
+    // Ready once its root shows the flag.
+    let flag_file = PathBuf::from(format!("/proc/{pid}/root/etc/pid_flag/pid_flag"));
+    let ready = eventually(Duration::from_secs(10), || {
+        std::fs::read_to_string(&flag_file)
+            .ok()
+            .filter(|f| f.trim() == flag)
+    });
+    assert!(
+        ready.is_some(),
+        "the monitored process set up its namespace"
+    );
+    Process { child }
+}
+
+/// The exporter's own flag, in a ConfigMap-style directory.
+pub fn sidecar_flag(flag: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("pid_flag_sc")).expect("mkdir");
+    std::fs::write(dir.path().join("pid_flag_sc/pid_flag"), format!("{flag}\n")).expect("write");
+    dir
+}
+
+/// Starts the built exporter as the seed's manifests do: `PORT` and the flag.
+pub fn start_exporter(port: u16, flag_dir: &Path, sidecar_cg: &TestCgroup) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+        .env("PORT", port.to_string())
+        .args(["--listen", "127.0.0.1", "--rediscover-interval", "200ms"])
+        .arg("--pid-flag-file")
+        .arg(flag_dir.join("pid_flag_sc"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start psi-exporter");
+    sidecar_cg
+        .add_pid(child.id())
+        .expect("move the exporter into the sidecar cgroup");
+    let exporter = Process { child };
+    assert!(
+        wait_for_port(port, Duration::from_secs(10)),
+        "the exporter listens on PORT"
+    );
+    exporter
+}
+
+pub fn metrics(port: u16) -> String {
+    let r = http_get(port, "/metrics").expect("GET /metrics");
+    assert_eq!(r.status, 200);
+    r.body
+}
+
+pub fn some_total_us(cg: &Path) -> u64 {
+    psi_core::read::cgroup(cg, psi_core::Resource::Cpu)
+        .expect("read the cgroup's cpu.pressure")
+        .some
+        .map_or(0, |r| r.total)
+}
+
+/// `promtool check metrics` on a body: the exposition is valid and lint-clean.
+pub fn promtool_check(body: &str) {
+    let Some(promtool) = tool("promtool", "prometheus") else {
+        return;
+    };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), body.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits for the exporter to report the container whose main process is `pid`.
+pub fn wait_for_target(port: u16, pid: u32) -> String {
+    let want = format!("pids=\"{pid}\"");
+    eventually(Duration::from_secs(15), || {
+        let body = metrics(port);
+        (sample(&body, "psi_target_up") == Some(1.0) && body.contains(&want)).then_some(body)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the exporter finds the monitored pid {pid}:\n{}",
+            metrics(port)
+        )
+    })
+}
