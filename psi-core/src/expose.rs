@@ -114,12 +114,15 @@ impl<'a> Encoder<'a> {
         self.put(b" ");
         let mut buf: Buf = [0; MAX_LEN];
         match value {
-            Value::Int(v) => self.put(fmt::integer(v, &mut buf).as_bytes()),
-            Value::Seconds(us) => self.put(fmt::seconds(us, &mut buf).as_bytes()),
-            Value::Ratio(p) => self.put(fmt::ratio(p.hundredths(), &mut buf).as_bytes()),
+            Value::Int(v) => self.put(fmt::fixed(v, 0, 0, &mut buf)),
+            Value::Seconds(us) => self.put(fmt::fixed(us / 1_000_000, us % 1_000_000, 6, &mut buf)),
+            Value::Ratio(p) => {
+                let h = u64::from(p.hundredths());
+                self.put(fmt::fixed(h / 10_000, h % 10_000, 4, &mut buf));
+            }
             Value::Percent(p) => {
                 let h = p.hundredths();
-                self.put(fmt::integer(u64::from(h / 100), &mut buf).as_bytes());
+                self.put(fmt::fixed(u64::from(h / 100), 0, 0, &mut buf));
                 self.put(&[b'.', b'0' + (h % 100 / 10) as u8, b'0' + (h % 10) as u8]);
             }
             Value::Float(v) => self.float(v),
@@ -146,25 +149,32 @@ impl<'a> Encoder<'a> {
 
 /// Escapes a label value: backslash, double quote and newline.
 fn escape_label(out: &mut Vec<u8>, value: &str) {
-    escape(out, value.as_bytes(), |b| matches!(b, b'\\' | b'"' | b'\n'));
+    let mut bytes = value.as_bytes();
+    while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', bytes) {
+        escape_at(out, &mut bytes, i);
+    }
+    out.extend_from_slice(bytes);
 }
 
 /// Escapes help text: backslash and newline.
 fn escape_help(out: &mut Vec<u8>, value: &str) {
-    escape(out, value.as_bytes(), |b| matches!(b, b'\\' | b'\n'));
-}
-
-fn escape(out: &mut Vec<u8>, mut bytes: &[u8], special: impl Fn(u8) -> bool) {
-    while let Some(i) = bytes.iter().position(|&b| special(b)) {
-        out.extend_from_slice(bytes.get(..i).unwrap_or_default());
-        out.extend_from_slice(match bytes.get(i) {
-            Some(b'\n') => b"\\n",
-            Some(b'"') => b"\\\"",
-            _ => b"\\\\",
-        });
-        bytes = bytes.get(i + 1..).unwrap_or_default();
+    let mut bytes = value.as_bytes();
+    while let Some(i) = memchr::memchr2(b'\\', b'\n', bytes) {
+        escape_at(out, &mut bytes, i);
     }
     out.extend_from_slice(bytes);
+}
+
+/// Copies `bytes` up to the special byte at `i`, writes its escape, and
+/// moves `bytes` past it.
+fn escape_at(out: &mut Vec<u8>, bytes: &mut &[u8], i: usize) {
+    out.extend_from_slice(bytes.get(..i).unwrap_or_default());
+    out.extend_from_slice(match bytes.get(i) {
+        Some(b'\n') => b"\\n",
+        Some(b'"') => b"\\\"",
+        _ => b"\\\\",
+    });
+    *bytes = bytes.get(i + 1..).unwrap_or_default();
 }
 
 /// Which families [`write_pressure`] writes. All are on by default.

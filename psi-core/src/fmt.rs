@@ -29,23 +29,29 @@ pub type Buf = [u8; MAX_LEN];
 /// Writes `micros` microseconds as seconds (`123456789` -> `123.456789`) into
 /// `buf` and returns the text.
 pub fn seconds(micros: u64, buf: &mut Buf) -> &str {
-    fixed(micros / 1_000_000, micros % 1_000_000, 6, buf)
+    ascii(fixed(micros / 1_000_000, micros % 1_000_000, 6, buf))
 }
 
 /// Writes `hundredths` of a percent as a ratio (`1234` -> `0.1234`) into `buf`
 /// and returns the text.
 pub fn ratio(hundredths: u32, buf: &mut Buf) -> &str {
     let h = u64::from(hundredths);
-    fixed(h / 10_000, h % 10_000, 4, buf)
+    ascii(fixed(h / 10_000, h % 10_000, 4, buf))
 }
 
 /// Writes an unsigned integer into `buf` and returns the text.
 pub fn integer(value: u64, buf: &mut Buf) -> &str {
-    fixed(value, 0, 0, buf)
+    ascii(fixed(value, 0, 0, buf))
 }
 
-/// Writes `int.frac`, where `frac` has `places` digits, dropping trailing zeros.
-fn fixed(int: u64, mut frac: u64, mut places: u32, buf: &mut Buf) -> &str {
+/// The text of what [`fixed`] wrote: only ASCII digits and a dot, so this never fails.
+fn ascii(bytes: &[u8]) -> &str {
+    core::str::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Writes `int.frac`, where `frac` has `places` digits, dropping trailing
+/// zeros, at the end of `buf`, and returns the bytes written.
+pub(crate) fn fixed(int: u64, mut frac: u64, mut places: u32, buf: &mut Buf) -> &[u8] {
     let mut pos = buf.len();
     if frac == 0 {
         places = 0;
@@ -72,8 +78,7 @@ fn fixed(int: u64, mut frac: u64, mut places: u32, buf: &mut Buf) -> &str {
             break;
         }
     }
-    // Only ASCII digits and a dot were written, so this never fails.
-    core::str::from_utf8(&buf[pos..]).unwrap_or_default()
+    buf.get(pos..).unwrap_or_default()
 }
 
 /// Displays microseconds as exact seconds: `Seconds(1_500_000)` is `1.5`.

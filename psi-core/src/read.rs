@@ -32,6 +32,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::cpu_stat::CpuStat;
 use crate::{ParseError, Pressure, Resource, parse};
@@ -300,7 +301,14 @@ struct KeptFile {
     path: PathBuf,
     file: Option<File>,
     buf: [u8; BUF_LEN],
+    /// When the file was last found unsupported: that is the kernel's to
+    /// change, not the cgroup's, so it is only checked again after
+    /// [`UNSUPPORTED_RECHECK`] rather than costing an `open` every read.
+    unsupported_at: Option<Instant>,
 }
+
+/// How long an unsupported file is taken to stay unsupported.
+const UNSUPPORTED_RECHECK: Duration = Duration::from_secs(60);
 
 impl KeptFile {
     fn new(path: PathBuf) -> Self {
@@ -308,14 +316,33 @@ impl KeptFile {
             path,
             file: None,
             buf: [0; BUF_LEN],
+            unsupported_at: None,
         }
     }
 
     fn reopen(&mut self) -> Result<(), ReadError> {
         self.file = None;
-        let file = open(&self.path)?;
-        self.file = Some(file);
-        Ok(())
+        if self
+            .unsupported_at
+            .is_some_and(|t| t.elapsed() < UNSUPPORTED_RECHECK)
+        {
+            return Err(ReadError::Unsupported {
+                path: self.path.clone(),
+            });
+        }
+        match open(&self.path) {
+            Ok(file) => {
+                self.unsupported_at = None;
+                self.file = Some(file);
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(e, ReadError::Unsupported { .. }) {
+                    self.unsupported_at = Some(Instant::now());
+                }
+                Err(e)
+            }
+        }
     }
 
     fn pread(&mut self) -> io::Result<usize> {
