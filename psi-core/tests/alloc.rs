@@ -104,6 +104,23 @@ fn parse_real_files_allocates_nothing() {
     }
 }
 
+/// Every file in tests/data, including any added later and the captures of
+/// other files (`cpu-stat-*`), which `parse` rejects: success or error, no
+/// allocation.
+#[test]
+fn parse_every_data_file_allocates_nothing() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/data") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read");
+        let (_, n) = allocations(|| parse(std::hint::black_box(&bytes)));
+        assert_eq!(n, 0, "parse of {} allocated {n} times", path.display());
+        seen += 1;
+    }
+    assert!(seen >= REAL.len(), "tests/data has only {seen} files");
+}
+
 #[test]
 fn parse_errors_allocate_nothing() {
     for bad in [

@@ -1,0 +1,89 @@
+//! Reading one real pressure file: open + read + close every time, against a
+//! kept-open `PressureFile` re-read with `pread` at offset 0.
+//!
+//! `cargo bench -p psi-benches --bench read`. As root it reads the
+//! `cpu.pressure` of a cgroup it creates (`<cgroup2>/psi-bench-<pid>`,
+//! removed at the end); otherwise `/proc/pressure/cpu`, with a note.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use psi_core::read::PressureFile;
+
+/// An empty cgroup made for the bench, removed on drop.
+struct BenchCgroup(PathBuf);
+
+impl BenchCgroup {
+    /// Creates `psi-bench-<pid>` under the cgroup v2 mount, if this process may.
+    fn create() -> Option<Self> {
+        // Hybrid hosts mount cgroup2 at /sys/fs/cgroup/unified, unified ones at /sys/fs/cgroup.
+        let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.join("cgroup.controllers").exists())?;
+        let dir = root.join(format!("psi-bench-{}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => Some(BenchCgroup(dir)),
+            Err(e) => {
+                eprintln!("note: cannot create {} ({e})", dir.display());
+                None
+            }
+        }
+    }
+}
+
+impl Drop for BenchCgroup {
+    fn drop(&mut self) {
+        // Nothing ever joins the cgroup, so it is empty and rmdir succeeds.
+        if let Err(e) = std::fs::remove_dir(&self.0) {
+            eprintln!("warning: could not remove {}: {e}", self.0.display());
+        }
+    }
+}
+
+/// Open, read into a stack buffer, close, parse: what a reader without a
+/// kept-open file does on every scrape. One `read` suffices: the kernel hands
+/// over the whole (sub-page) file at once, as `PressureFile`'s `pread` relies on.
+fn open_read_parse(path: &Path) -> psi_core::Pressure {
+    let mut buf = [0u8; 256];
+    let n = File::open(path)
+        .and_then(|mut file| file.read(&mut buf))
+        .expect("open and read");
+    psi_core::parse(&buf[..n]).expect("parse")
+}
+
+fn read(c: &mut Criterion) {
+    let cgroup = BenchCgroup::create();
+    let path = match &cgroup {
+        Some(cg) => cg.0.join("cpu.pressure"),
+        None => {
+            eprintln!("note: not root or no cgroup v2 mount: reading /proc/pressure/cpu instead");
+            PathBuf::from("/proc/pressure/cpu")
+        }
+    };
+    eprintln!("reading {}", path.display());
+    let len = std::fs::read(&path).expect("read the pressure file").len();
+
+    let mut g = c.benchmark_group("read");
+    g.throughput(Throughput::Bytes(len as u64));
+    g.bench_function("open-read-close", |b| {
+        b.iter(|| open_read_parse(black_box(&path)));
+    });
+    g.bench_function("std-fs-read", |b| {
+        b.iter(|| psi_core::parse(&std::fs::read(black_box(&path)).expect("read")).expect("parse"));
+    });
+    let mut kept = PressureFile::open(&path).expect("open");
+    kept.read().expect("first read");
+    g.bench_function("kept-open-pread", |b| {
+        b.iter(|| black_box(&mut kept).read().expect("read"));
+    });
+    g.finish();
+    drop(kept);
+    drop(cgroup);
+}
+
+criterion_group!(benches, read);
+criterion_main!(benches);
