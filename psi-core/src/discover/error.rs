@@ -178,16 +178,17 @@ impl FlagError {
     }
 }
 
+/// What lets a reader pass the kernel's ptrace access check on another
+/// process's `/proc/<pid>/root`: an added capability is not effective for a
+/// non-root user in Kubernetes, which sets no ambient capabilities.
+const DENIED_HINT: &str = "permission denied: run as root with the SYS_PTRACE capability, \
+                           or as the monitored container's uid and gid";
+
 fn denied_note(denied: usize) -> String {
     match denied {
         0 => String::new(),
-        1 => "; 1 process could not be inspected (permission denied: \
-              add the SYS_PTRACE capability)"
-            .to_owned(),
-        n => format!(
-            "; {n} processes could not be inspected (permission denied: \
-             add the SYS_PTRACE capability)"
-        ),
+        1 => format!("; 1 process could not be inspected ({DENIED_HINT})"),
+        n => format!("; {n} processes could not be inspected ({DENIED_HINT})"),
     }
 }
 
@@ -249,7 +250,8 @@ mod tests {
             *denied = 3;
         }
         assert!(e.to_string().ends_with(
-            "; 3 processes could not be inspected (permission denied: add the SYS_PTRACE capability)"
+            "; 3 processes could not be inspected (permission denied: run as root with the \
+             SYS_PTRACE capability, or as the monitored container's uid and gid)"
         ));
     }
 
