@@ -64,6 +64,8 @@ pub mod json;
 mod parse;
 #[cfg(feature = "std")]
 pub mod read;
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod trigger;
 mod types;
 
 pub use error::{Field, ParseError, ParseErrorKind};
