@@ -204,7 +204,7 @@ fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 }
 
 /// True for a cgroup file (`cpu.pressure`), false for `/proc/pressure/cpu`.
-fn is_cgroup_file(path: &Path) -> bool {
+pub(crate) fn is_cgroup_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "pressure")
 }
 

@@ -259,7 +259,7 @@ impl Trigger {
     fn refused(&self, path: &Path, e: io::Error) -> Result<TriggerError, io::Error> {
         let errno = e.raw_os_error().map(Errno::from_raw_os_error);
         let privileged = has_cap_sys_resource();
-        let system = !path.extension().is_some_and(|x| x == "pressure");
+        let system = !crate::read::is_cgroup_file(path);
         let why = match errno {
             Some(Errno::INVAL)
                 if !privileged
