@@ -8,6 +8,7 @@ use psi_core::expose::{self, Encoder, Families, MetricType, Snapshot, Value};
 use psi_core::json;
 
 use crate::target::{Mode, Readings, Target};
+use crate::triggers::{Place, Triggers};
 
 /// The reasons `psi_read_errors_total` counts, as [`psi_core::read::ReadError::reason`] gives them.
 const REASONS: [&str; 6] = [
@@ -27,24 +28,39 @@ pub struct App {
     read_errors: [[u64; REASONS.len()]; 4],
     scrapes: u64,
     buf: Vec<u8>,
+    triggers: Triggers,
 }
 
 impl App {
     /// An exporter of `target` writing `families`.
-    pub fn new(target: Target, families: Families) -> Self {
-        App {
+    pub fn new(target: Target, families: Families, triggers: Triggers) -> Self {
+        let app = App {
             target,
             families,
             read_errors: [[0; REASONS.len()]; 4],
             scrapes: 0,
             buf: Vec::with_capacity(16 * 1024),
-        }
+            triggers,
+        };
+        app.follow_target();
+        app
+    }
+
+    /// Points the triggers at the current target (they re-arm when it changes).
+    fn follow_target(&self) {
+        let place = self.target.current().map(|c| match self.target.mode() {
+            Mode::System(proc_root) => Place::System(proc_root.clone()),
+            _ => Place::Cgroup(c.path.clone()),
+        });
+        self.triggers.follow(place);
     }
 
     /// Refreshes the target and reads it, counting failures by resource and reason.
     fn read(&mut self) -> Option<Readings> {
         self.target.refresh();
-        let readings = self.target.read()?;
+        let readings = self.target.read();
+        self.follow_target();
+        let readings = readings?;
         for (resource, result) in Resource::ALL.iter().zip(&readings.pressure) {
             if let Err(e) = result
                 && let Some(i) = REASONS.iter().position(|&r| r == e.reason())
@@ -135,6 +151,33 @@ impl App {
             );
             let n = self.target.discoveries;
             enc.sample("psi_target_discoveries_total", &[], &[], Value::Int(n));
+        }
+        if !self.triggers.is_empty() {
+            enc.family(
+                "psi_trigger_events_total",
+                MetricType::Counter,
+                "Kernel PSI trigger events on the target, by trigger (resource, line, stall, window)",
+            );
+            let mut armed = Vec::new();
+            for (spec, is_armed, fired) in self.triggers.counts() {
+                let spec = spec.to_string();
+                enc.sample(
+                    "psi_trigger_events_total",
+                    &[("trigger", &spec)],
+                    &[],
+                    Value::Int(fired),
+                );
+                armed.push((spec, is_armed));
+            }
+            enc.family(
+                "psi_trigger_armed",
+                MetricType::Gauge,
+                "Whether the trigger is registered with the kernel on the current target",
+            );
+            for (spec, is_armed) in &armed {
+                let v = Value::Int(u64::from(*is_armed));
+                enc.sample("psi_trigger_armed", &[("trigger", spec)], &[], v);
+            }
         }
         enc.family(
             "psi_exporter_scrapes_total",

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use psi_core::trigger::Trigger;
 
 /// Serve Linux pressure stall information (PSI) as Prometheus metrics.
 ///
@@ -78,6 +79,12 @@ pub struct Cli {
     #[arg(long, env = "PSI_NO_THROTTLING")]
     pub no_throttling: bool,
 
+    /// A kernel PSI trigger on the target, counted in `psi_trigger_events_total`:
+    /// `RESOURCE some|full STALL WINDOW`, e.g. `cpu some 500ms 2s`. Repeat for
+    /// more. Without CAP_SYS_RESOURCE the window must be a multiple of 2s.
+    #[arg(long = "trigger", env = "PSI_TRIGGERS", value_name = "SPEC", value_delimiter = ',', value_parser = parse_trigger)]
+    pub triggers: Vec<Trigger>,
+
     /// Least time between two searches for a monitored container that is not
     /// (or no longer) found; searches happen at scrape time.
     #[arg(long, env = "PSI_REDISCOVER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
@@ -128,6 +135,11 @@ impl Cli {
             .map(|ip| SocketAddr::new(ip, self.port))
             .map_err(|_| format!("--listen {listen:?} is neither an IP address nor IP:PORT"))
     }
+}
+
+fn parse_trigger(s: &str) -> Result<Trigger, String> {
+    s.parse()
+        .map_err(|e: psi_core::trigger::TriggerError| e.to_string())
 }
 
 /// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
@@ -192,6 +204,27 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("2h").is_err());
         assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn triggers_repeat_and_split_on_commas() {
+        let c = cli(&[
+            "--trigger",
+            "cpu some 500ms 2s",
+            "--trigger",
+            "memory full 1s 4s,io some 200ms 2s",
+        ]);
+        let specs: Vec<String> = c.triggers.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            specs,
+            ["cpu some 500ms 2s", "memory full 1s 4s", "io some 200ms 2s"]
+        );
+        let bad = Cli::try_parse_from(["psi-exporter", "--trigger", "cpu some 3s 2s"]);
+        let msg = bad.expect_err("stall above window").to_string();
+        assert!(
+            msg.contains("the stall threshold must be at most the window"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -156,7 +156,8 @@ mod tests {
 
     fn app(dir: &std::path::Path) -> Shared {
         let target = Target::new(Mode::Cgroup(dir.to_owned()), Duration::from_secs(1));
-        Arc::new(Mutex::new(App::new(target, Families::default())))
+        let triggers = crate::triggers::Triggers::start(Vec::new()).expect("no thread to start");
+        Arc::new(Mutex::new(App::new(target, Families::default(), triggers)))
     }
 
     fn fake_cgroup() -> tempfile::TempDir {

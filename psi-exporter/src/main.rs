@@ -7,6 +7,7 @@ mod app;
 mod cli;
 mod http;
 mod target;
+mod triggers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use crate::app::App;
 use crate::cli::{Cli, LogLevel};
 use crate::http::Limits;
 use crate::target::{Mode, Target};
+use crate::triggers::Triggers;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -125,7 +127,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let mode = mode(&cli)?;
     let mut target = Target::new(mode, cli.rediscover_interval);
     target.refresh();
-    let app = Arc::new(Mutex::new(App::new(target, families(&cli))));
+    let triggers =
+        Triggers::start(cli.triggers.clone()).context("failed to start the trigger thread")?;
+    let app = Arc::new(Mutex::new(App::new(target, families(&cli), triggers)));
     let limits = Limits {
         max_connections: cli.max_connections.max(1),
         header_timeout: cli.header_timeout,

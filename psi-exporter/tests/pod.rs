@@ -32,7 +32,8 @@ fn follows_the_monitored_container_through_stress_and_restart() {
     let container = start_container(app.path(), &flag);
     let pid = container.child.id();
     let port = free_port().expect("port");
-    let mut exporter = start_exporter(port, flag_dir.path(), &sidecar);
+    let trigger = ["--trigger", "cpu some 500ms 2s"];
+    let mut exporter = start_exporter(port, flag_dir.path(), &sidecar, &trigger);
 
     let body = wait_for_target(port, pid);
     assert!(
@@ -97,7 +98,7 @@ fn http_endpoints_methods_and_shutdown_while_a_request_is_in_flight() {
     let flag_dir = sidecar_flag(&flag);
     let container = start_container(app.path(), &flag);
     let port = free_port().expect("port");
-    let mut exporter = start_exporter(port, flag_dir.path(), &sidecar);
+    let mut exporter = start_exporter(port, flag_dir.path(), &sidecar, &[]);
     wait_for_target(port, container.child.id());
 
     assert_eq!(http_get(port, "/nope").expect("GET").status, 404);

@@ -1,5 +1,6 @@
 //! A real Prometheus server (Debian's `prometheus`) scraping the exporter
-//! every second while the monitored container is under CPU stress. Needs
+//! every second while the monitored container is under CPU stress, with a
+//! kernel PSI trigger armed on it. Needs
 //! root, cgroup v2 and `prometheus`; in CI this test must run.
 
 mod support;
@@ -39,7 +40,12 @@ fn prometheus_sees_the_monitored_cgroup_stall_rate_rise() {
     let flag_dir = sidecar_flag(&flag);
     let container = start_container(app.path(), &flag);
     let port = free_port().expect("port");
-    let _exporter = start_exporter(port, flag_dir.path(), &sidecar);
+    let _exporter = start_exporter(
+        port,
+        flag_dir.path(),
+        &sidecar,
+        &["--trigger", "cpu some 500ms 2s"],
+    );
     wait_for_target(port, container.child.id());
 
     let dir = tempfile::tempdir().expect("tempdir");

@@ -61,8 +61,14 @@ pub fn sidecar_flag(flag: &str) -> tempfile::TempDir {
 }
 
 /// Starts the built exporter as the seed's manifests do: `PORT` and the flag.
-pub fn start_exporter(port: u16, flag_dir: &Path, sidecar_cg: &TestCgroup) -> Process {
+pub fn start_exporter(
+    port: u16,
+    flag_dir: &Path,
+    sidecar_cg: &TestCgroup,
+    extra: &[&str],
+) -> Process {
     let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+        .args(extra)
         .env("PORT", port.to_string())
         .args(["--listen", "127.0.0.1", "--rediscover-interval", "200ms"])
         .arg("--pid-flag-file")
