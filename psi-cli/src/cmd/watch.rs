@@ -1,0 +1,132 @@
+//! `psi watch`: a live view of each target, with the stall rate over every
+//! interval.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::time::Instant;
+
+use crate::cli::{WatchArgs, WatchFormat};
+use crate::clock::Utc;
+use crate::exit::Exit;
+use crate::sample::{Files, Reading};
+use crate::style::{Line, Style};
+use crate::target::{self, Env, Target};
+use crate::term::{self, Event, Events, Screen};
+use crate::view;
+
+/// Runs `psi watch`.
+pub fn run(args: &WatchArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
+    let targets = target::resolve(&args.targets, env)?;
+    let mut files: Vec<Files> = targets.iter().map(Target::files).collect();
+    let live = args.format == WatchFormat::Table && std::io::stdout().is_terminal();
+    let mut events = Events::new(live)?;
+    let mut cur: Vec<Reading> = files.iter_mut().map(Files::read).collect();
+    super::require_readable(&targets, &cur)?;
+    let mut prev: Option<Vec<Reading>> = None;
+    let mut screen = if live { Some(Screen::enter()?) } else { None };
+    let draw = |screen: &mut Screen, prev: Option<&Vec<Reading>>, cur: &[Reading]| {
+        screen.draw(&frame(args, &targets, prev.map(Vec::as_slice), cur, color))
+    };
+    if let Some(s) = &mut screen {
+        draw(s, None, &cur)?;
+    }
+    let mut next = Instant::now() + args.interval;
+    let mut ticks = 0;
+    loop {
+        match events.wait(next)? {
+            Event::Tick => {}
+            Event::Key(b'q' | b'Q') => return Ok(Exit::Success),
+            Event::Interrupt => return Ok(Exit::Interrupted),
+            Event::Resize | Event::Key(_) => {
+                if let Some(s) = &mut screen {
+                    draw(s, prev.as_ref(), &cur)?;
+                }
+                continue;
+            }
+        }
+        // A late tick (a suspended process) starts a fresh schedule rather
+        // than catching up in a burst.
+        next += args.interval;
+        let now = Instant::now();
+        if next <= now {
+            next = now + args.interval;
+        }
+        let fresh: Vec<Reading> = files.iter_mut().map(Files::read).collect();
+        let before = std::mem::replace(&mut cur, fresh);
+        match &mut screen {
+            Some(s) => draw(s, Some(&before), &cur)?,
+            None => print_lines(args.format, &targets, &before, &cur)?,
+        }
+        prev = Some(before);
+        ticks += 1;
+        if args.count.is_some_and(|n| ticks >= n) {
+            return Ok(Exit::Success);
+        }
+    }
+}
+
+/// One logfmt line, or one JSON object, per target.
+fn print_lines(
+    format: WatchFormat,
+    targets: &[Target],
+    before: &[Reading],
+    now: &[Reading],
+) -> std::io::Result<()> {
+    let time = Utc::now();
+    let mut out = Vec::new();
+    for ((t, b), n) in targets.iter().zip(before).zip(now) {
+        match format {
+            WatchFormat::Json => view::json_object(&mut out, t, n, Some(b), time),
+            WatchFormat::Table => {
+                out.extend_from_slice(view::logfmt(t, n, Some(b), time).as_bytes());
+                out.push(b'\n');
+            }
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&out)?;
+    stdout.flush()
+}
+
+/// The live screen.
+fn frame(
+    args: &WatchArgs,
+    targets: &[Target],
+    before: Option<&[Reading]>,
+    now: &[Reading],
+    color: bool,
+) -> Vec<String> {
+    let width = term::size().map(|s| s.0);
+    let interval = humantime(args.interval);
+    let mut head = Line::new("psi watch", Style::Bold);
+    head.push(
+        format!(
+            "  every {interval}  {}  averages and RATE (stall over the last {interval}) in %  q quits",
+            Utc::now().clock()
+        ),
+        Style::Dim,
+    );
+    let mut lines = vec![head.render(color, width), String::new()];
+    for (i, (t, n)) in targets.iter().zip(now).enumerate() {
+        if i > 0 {
+            lines.push(String::new());
+        }
+        let b = before.and_then(|b| b.get(i));
+        let table = match b {
+            Some(b) => view::table(t, n, Some(b)),
+            // The first screen, before any interval has passed.
+            None => view::table(t, n, None),
+        };
+        lines.extend(table.iter().map(|l| l.render(color, width)));
+    }
+    lines
+}
+
+/// `1s`, `90s`, `500ms`, `1500ms`: whole seconds, else milliseconds.
+pub fn humantime(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
