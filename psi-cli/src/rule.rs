@@ -73,14 +73,9 @@ impl Rule {
     pub fn parse(text: &str) -> Result<Rule, String> {
         let err = |why: &str| format!("invalid rule {text:?}: {why}");
         let Some((key, value)) = text.split_once('=') else {
-            if text.contains('/') {
-                return Err(err(
-                    "this looks like a TARGET: put TARGETs before --max, or after `--`",
-                ));
-            }
             return Err(err(
-                "expected <resource>.<some|full>.<avg10|avg60|avg300|rate|total>=<max>, \
-                 such as cpu.some.avg10=40",
+                "expected <resource>.<some|full>.<avg10|avg60|avg300|rate|total>=<max>, such as \
+                 cpu.some.avg10=40 (a TARGET goes before --max, or after `--`)",
             ));
         };
         let mut parts = key.trim().split('.');
@@ -282,7 +277,7 @@ mod tests {
     fn refuses_with_reasons() {
         for (text, why) in [
             ("cpu.some.avg10", "expected <resource>"),
-            ("/sys/fs/cgroup/x", "looks like a TARGET"),
+            ("/sys/fs/cgroup/x", "a TARGET goes before --max"),
             ("cpu.avg10=4", "three parts"),
             ("disk.some.avg10=4", "cpu, memory, io or irq"),
             ("cpu.most.avg10=4", "some or full"),

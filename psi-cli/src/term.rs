@@ -5,6 +5,7 @@
 use std::io::{self, IsTerminal as _, Read as _, Write};
 use std::os::fd::AsFd as _;
 use std::os::unix::net::UnixStream;
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -126,11 +127,16 @@ pub fn size() -> Option<(usize, usize)> {
 }
 
 /// The alternate screen with the cursor hidden and keys read one at a time
-/// without echo; all of it undone on drop.
+/// without echo; all of it undone on drop, and by a panic hook (release
+/// builds abort on panic, so no destructor would run).
 #[derive(Debug)]
 pub struct Screen {
-    saved: Option<Termios>,
+    _private: (),
 }
+
+/// While a [`Screen`] is up: the terminal settings to restore, if stdin is a
+/// terminal.
+static ACTIVE: Mutex<Option<Option<Termios>>> = Mutex::new(None);
 
 impl Screen {
     /// Takes over the terminal.
@@ -150,11 +156,21 @@ impl Screen {
         } else {
             None
         };
-        let screen = Screen { saved };
+        if let Ok(mut active) = ACTIVE.lock() {
+            *active = Some(saved);
+        }
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                restore();
+                previous(info);
+            }));
+        });
         let mut out = io::stdout().lock();
         out.write_all(b"\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J")?;
         out.flush()?;
-        Ok(screen)
+        Ok(Screen { _private: () })
     }
 
     /// Replaces the screen's content with `lines` (already cut to the width),
@@ -176,13 +192,23 @@ impl Screen {
     }
 }
 
+/// Gives the terminal back: colours reset, cursor shown, main screen, the
+/// saved settings. Does nothing when no screen is up.
+fn restore() {
+    let Some(saved) = ACTIVE.lock().ok().and_then(|mut a| a.take()) else {
+        return;
+    };
+    // Stdout's lock is reentrant: this works from a panic while printing.
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(b"\x1b[0m\x1b[?25h\x1b[?1049l");
+    let _ = out.flush();
+    if let Some(saved) = saved {
+        let _ = termios::tcsetattr(io::stdin(), OptionalActions::Now, &saved);
+    }
+}
+
 impl Drop for Screen {
     fn drop(&mut self) {
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(b"\x1b[0m\x1b[?25h\x1b[?1049l");
-        let _ = out.flush();
-        if let Some(saved) = &self.saved {
-            let _ = termios::tcsetattr(io::stdin(), OptionalActions::Now, saved);
-        }
+        restore();
     }
 }

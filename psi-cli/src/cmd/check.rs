@@ -113,7 +113,7 @@ fn judge(
             );
         }
     }
-    if let Some(r) = rate {
+    if let Some(r) = rate.filter(|_| rule.needs_rate()) {
         text.push(format!(" (over {} ms)", r.elapsed_us / 1000), Style::Dim);
     }
     text.push(format!("  {}", target.title()), Style::Dim);

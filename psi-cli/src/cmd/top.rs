@@ -294,7 +294,11 @@ fn table(rows: &[Row], sort: SortBy, line: LineChoice, limit: usize) -> Vec<styl
 }
 
 fn summary(args: &TopArgs, root: &Path, rows: Option<&[Row]>, sort: SortBy) -> String {
-    let count = rows.map_or(String::new(), |r| format!("  {} cgroups", r.len()));
+    let count = match rows.map(<[Row]>::len) {
+        None => String::new(),
+        Some(1) => "  1 cgroup".to_owned(),
+        Some(n) => format!("  {n} cgroups"),
+    };
     format!(
         "{}  every {}  sort {} {}{count}",
         root.display(),
