@@ -1,0 +1,314 @@
+//! `psi` against real cgroups under CPU stress. Needs root and a cgroup v2
+//! mount; in CI these must run. The machine is shared with other tests, so
+//! only what outside load cannot fake is asserted: the stressed cgroup's
+//! stall beside an empty cgroup's exact zero, never a duration.
+
+mod support;
+
+use std::time::Duration;
+
+use predicates::prelude::*;
+use psi_testkit::{TestCgroup, cgroup_root, eventually};
+use support::{Pair, promtool_check, psi};
+
+fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect()
+}
+
+fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+/// The `cpu some` total of a cgroup, in µs, as `psi read --format json` gives it.
+fn cpu_some_total(cg: &TestCgroup) -> u64 {
+    let a = psi(&["read", "-f", "json", cg.path().to_str().expect("utf-8")])
+        .assert()
+        .success();
+    json_lines(&a.get_output().stdout)[0]["pressure"]["cpu"]["some"]["total"]
+        .as_u64()
+        .expect("a total")
+}
+
+#[test]
+fn read_a_stressed_and_an_idle_cgroup_in_every_format() {
+    let Some(root) = cgroup_root() else { return };
+    let pair = Pair::new(&root, "cli-read");
+    let (busy, idle) = (
+        pair.busy.path().to_str().expect("utf-8"),
+        pair.idle.path().to_str().expect("utf-8"),
+    );
+    eventually(Duration::from_secs(20), || {
+        (cpu_some_total(&pair.busy) > 0).then_some(())
+    })
+    .expect("the busy cgroup stalls");
+
+    // The table: one row per resource and line, irq (absent here) explained.
+    let a = psi(&["read", busy]).assert().success();
+    let table = stdout(&a);
+    assert!(
+        table.starts_with(&format!("{busy}\nRESOURCE  LINE  AVG10")),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with("cpu       some  ")),
+        "{table}"
+    );
+    if !pair.busy.path().join("irq.pressure").exists() {
+        assert!(
+            table.contains("irq       -     unavailable (unsupported): "),
+            "{table}"
+        );
+    }
+
+    // JSON, relative to the cgroup v2 mount as well as absolute.
+    let rel = pair
+        .idle
+        .path()
+        .strip_prefix(&root)
+        .expect("under the mount")
+        .to_str()
+        .expect("utf-8");
+    let a = psi(&["read", "--format", "json", busy, rel])
+        .assert()
+        .success();
+    let objects = json_lines(&a.get_output().stdout);
+    assert_eq!(objects.len(), 2);
+    assert_eq!(objects[0]["target"]["path"], busy);
+    assert_eq!(objects[1]["target"]["path"], idle);
+    assert_eq!(objects[1]["target"]["cgroup"], format!("/{rel}"));
+    assert!(objects[0]["pressure"]["cpu"]["some"]["total"].as_u64() > Some(0));
+    // An empty cgroup never stalls, whatever runs elsewhere.
+    for line in ["some", "full"] {
+        let rec = &objects[1]["pressure"]["cpu"][line];
+        assert_eq!(rec["total"].as_u64(), Some(0), "{rec}");
+        assert_eq!(rec["avg10"].as_f64(), Some(0.0), "{rec}");
+    }
+    for o in &objects {
+        let irq = &o["pressure"]["irq"];
+        assert!(
+            irq.is_object() || o["errors"]["irq"]["reason"] == "unsupported",
+            "{o}"
+        );
+    }
+
+    // Prometheus text, as the exporter serves it, valid for promtool.
+    let a = psi(&["read", "--format", "prometheus", busy])
+        .assert()
+        .success();
+    let text = stdout(&a);
+    assert!(
+        text.contains("psi_pressure_available{resource=\"cpu\"} 1\n"),
+        "{text}"
+    );
+    let waited = psi_testkit::sample(&text, "psi_cpu_waiting_seconds_total").expect("the counter");
+    assert!(waited > 0.0, "{text}");
+    promtool_check(&text);
+    let a = psi(&["read", "--format", "prometheus", busy, idle, "--system"])
+        .assert()
+        .success();
+    promtool_check(&stdout(&a));
+}
+
+#[test]
+fn read_by_pid() {
+    let Some(root) = cgroup_root() else { return };
+    let mut cg = TestCgroup::new(&root, "cli-pid").expect("cgroup");
+    let pid = cg
+        .spawn(std::process::Command::new("sleep").arg("600"))
+        .expect("sleep");
+    let a = psi(&["read", "-f", "json", "--pid", &pid.to_string()])
+        .assert()
+        .success();
+    let o = &json_lines(&a.get_output().stdout)[0];
+    assert_eq!(o["target"]["path"], cg.path().to_str().expect("utf-8"));
+    assert_eq!(o["target"]["pids"], serde_json::json!([pid]));
+}
+
+#[test]
+fn check_exits_on_both_sides_of_a_threshold() {
+    let Some(root) = cgroup_root() else { return };
+    let pair = Pair::new(&root, "cli-check");
+    let (busy, idle) = (
+        pair.busy.path().to_str().expect("utf-8"),
+        pair.idle.path().to_str().expect("utf-8"),
+    );
+    // Four loops on two CPUs: some task waits nearly all the time. An empty
+    // cgroup: exactly zero.
+    psi(&[
+        "check",
+        busy,
+        "--max",
+        "cpu.some.rate=1%",
+        "--interval",
+        "1s",
+    ])
+    .assert()
+    .code(1)
+    .stdout(predicate::str::contains("BREACH  cpu.some.rate = "))
+    .stdout(predicate::str::contains("> 1.00% by "));
+    psi(&[
+        "check",
+        idle,
+        "--max",
+        "cpu.some.rate=0%",
+        "cpu.full.rate=0",
+        "--interval",
+        "1s",
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains(
+        "ok      cpu.some.rate = 0.00% <= 0.00%",
+    ));
+    // The kernel's averages rise within a few of its 2 s updates.
+    let breached = eventually(Duration::from_secs(30), || {
+        let a = psi(&["check", busy, "--max", "cpu.some.avg10=1"]).assert();
+        (a.get_output().status.code() == Some(1)).then_some(())
+    });
+    assert!(
+        breached.is_some(),
+        "cpu.some.avg10 of the busy cgroup rises above 1"
+    );
+    psi(&["check", idle, "--max", "cpu.some.avg10=0"])
+        .assert()
+        .code(0);
+    // Every rule on every target: one breach is enough.
+    psi(&["check", idle, busy, "--max", "cpu.some.rate=1%"])
+        .assert()
+        .code(1);
+    // A cgroup that does not exist is an error, not a pass.
+    let gone = format!("{idle}-gone");
+    psi(&["check", &gone, "--max", "cpu.some.avg10=90"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no such cgroup"));
+}
+
+#[test]
+fn watch_prints_a_line_per_tick_off_a_terminal() {
+    let Some(root) = cgroup_root() else { return };
+    let pair = Pair::new(&root, "cli-watch");
+    let (busy, idle) = (
+        pair.busy.path().to_str().expect("utf-8"),
+        pair.idle.path().to_str().expect("utf-8"),
+    );
+    let a = psi(&["watch", busy, idle, "-i", "500ms", "-n", "2"])
+        .assert()
+        .success();
+    let text = stdout(&a);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "two ticks of two targets: {text}");
+    let rate = |line: &str| -> f64 {
+        let v = line
+            .split(' ')
+            .find_map(|kv| kv.strip_prefix("cpu.some.rate="))
+            .expect("a cpu.some.rate field");
+        v.parse().expect("a number")
+    };
+    for pair_of_lines in lines.chunks(2) {
+        assert!(pair_of_lines[0].contains(&format!(" target={busy} ")));
+        assert!(pair_of_lines[1].contains(&format!(" target={idle} ")));
+        assert!(rate(pair_of_lines[0]) > 0.0, "{text}");
+        assert_eq!(rate(pair_of_lines[1]), 0.0, "{text}");
+        assert!(pair_of_lines[1].contains(" cpu.some.total=0 "), "{text}");
+    }
+
+    let a = psi(&["watch", busy, "-i", "500ms", "-n", "1", "--format", "json"])
+        .assert()
+        .success();
+    let o = &json_lines(&a.get_output().stdout)[0];
+    let some = &o["rates"]["cpu"]["some"];
+    let (stall, elapsed) = (
+        some["stall_us"].as_u64().expect("stall"),
+        some["elapsed_us"].as_u64().expect("elapsed"),
+    );
+    assert!(stall > 0 && elapsed > 0, "{o}");
+    // The percentage is the two integers' ratio, rounded to two decimals.
+    let exact = stall as f64 * 100.0 / elapsed as f64;
+    let shown = some["percent"].as_f64().expect("percent");
+    assert!((shown - exact).abs() <= 0.005 + 1e-9, "{shown} vs {exact}");
+}
+
+#[test]
+fn top_ranks_the_stressed_cgroup_first() {
+    let Some(root) = cgroup_root() else { return };
+    let pair = Pair::new(&root, "cli-top");
+    let parent = pair.parent.path().to_str().expect("utf-8");
+    let a = psi(&["top", parent, "-i", "1s", "-n", "1"])
+        .assert()
+        .success();
+    let text = stdout(&a);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("# ") && lines[0].contains("2 cgroups"),
+        "{text}"
+    );
+    assert!(
+        lines[1]
+            .trim_start()
+            .starts_with("CPU%  MEM%   IO%  CPU AVG10  CGROUP"),
+        "{text}"
+    );
+    assert!(
+        lines[2].ends_with(&pair.name(&pair.busy)),
+        "the busy cgroup first: {text}"
+    );
+    assert!(lines[3].ends_with(&pair.name(&pair.idle)), "{text}");
+    assert!(
+        lines[3].trim_start().starts_with("0.00  0.00  0.00"),
+        "{text}"
+    );
+    // --limit, and another sort key: both at zero memory stall, the order is by name.
+    let a = psi(&[
+        "top", parent, "-i", "500ms", "-n", "1", "--limit", "1", "--sort", "memory",
+    ])
+    .assert()
+    .success();
+    assert_eq!(stdout(&a).lines().count(), 3);
+}
+
+#[test]
+fn wait_fires_on_stress_and_times_out_on_an_empty_cgroup() {
+    let Some(root) = cgroup_root() else { return };
+    let pair = Pair::new(&root, "cli-wait");
+    let (busy, idle) = (
+        pair.busy.path().to_str().expect("utf-8"),
+        pair.idle.path().to_str().expect("utf-8"),
+    );
+    psi(&[
+        "wait",
+        busy,
+        "--trigger",
+        "cpu some 500ms 2s",
+        "--timeout",
+        "30s",
+    ])
+    .assert()
+    .code(0)
+    .stdout(format!("fired: cpu some 500ms 2s on {busy}\n"));
+    psi(&[
+        "wait",
+        idle,
+        "--trigger",
+        "cpu some 500ms 2s",
+        "--timeout",
+        "4s",
+    ])
+    .assert()
+    .code(124)
+    .stderr(predicate::str::contains("timed out after 4s"));
+    if !psi_core::trigger::has_cap_sys_resource() {
+        psi(&["wait", idle, "--trigger", "cpu some 150ms 1s"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "the window must be a multiple of 2s",
+            ))
+            .stderr(predicate::str::contains(
+                "try --trigger 'cpu some 150ms 2s'",
+            ));
+    }
+}
