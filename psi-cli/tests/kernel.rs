@@ -312,3 +312,148 @@ fn wait_fires_on_stress_and_times_out_on_an_empty_cgroup() {
             ));
     }
 }
+
+/// A process set up as a container runtime would (its own cgroup and mount
+/// namespaces, `/etc/pid_flag` holding `flag`) in `cg`.
+fn start_container(cg: &TestCgroup, flag: &str) -> psi_testkit::Process {
+    let inner = format!(
+        "mount -t tmpfs tmpfs /etc && echo '{flag}' > /etc/pid_flag && \
+         mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec sleep 600"
+    );
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec unshare -C -m --propagation private sh -c \"{inner}\"",
+        cg.path().display()
+    );
+    let child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start a process with unshare");
+    let pid = child.id();
+    let flag_file = format!("/proc/{pid}/root/etc/pid_flag");
+    let ready = eventually(Duration::from_secs(10), || {
+        std::fs::read_to_string(&flag_file)
+            .ok()
+            .filter(|f| f.trim() == flag)
+    });
+    assert!(ready.is_some(), "the container set up its namespaces");
+    psi_testkit::Process { child }
+}
+
+#[test]
+fn read_and_check_by_pid_flag() {
+    let Some(root) = cgroup_root() else { return };
+    let mut cg = TestCgroup::new(&root, "cli-flag").expect("cgroup");
+    let flag = format!("psi-cli-flag-{}", std::process::id());
+    let container = start_container(&cg, &flag);
+    let pid = container.child.id();
+    cg.burn(4)
+        .expect("busy loops beside the container's process");
+    let a = psi(&["read", "-f", "json", "--pid-flag", &flag])
+        .assert()
+        .success();
+    let o = &json_lines(&a.get_output().stdout)[0];
+    // Seen through the container's own cgroup2 mount, as the exporter does.
+    assert_eq!(
+        o["target"]["path"],
+        format!("/proc/{pid}/root/sys/fs/cgroup")
+    );
+    assert_eq!(o["target"]["pids"], serde_json::json!([pid]));
+    assert!(o["pressure"]["cpu"]["some"]["total"].is_u64(), "{o}");
+    psi(&["check", "--pid-flag", &flag, "--max", "cpu.some.rate=1%"])
+        .assert()
+        .code(1);
+    psi(&["read", "--pid-flag", "no-such-flag-anywhere"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no process has the pid_flag \"no-such-flag-anywhere\"",
+        ));
+}
+
+/// A kubelet-style tree (systemd driver) made under a test cgroup, removed
+/// deepest first on drop.
+struct KubeTree {
+    dirs: Vec<std::path::PathBuf>,
+    busy: Vec<std::process::Child>,
+}
+
+impl Drop for KubeTree {
+    fn drop(&mut self) {
+        for c in &mut self.busy {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for d in self.dirs.iter().rev() {
+            let _ = psi_testkit::remove_dir_retrying(d);
+        }
+    }
+}
+
+#[test]
+fn top_and_read_show_kubernetes_identity() {
+    let Some(root) = cgroup_root() else { return };
+    let parent = TestCgroup::new(&root, "cli-kube").expect("cgroup");
+    let uid = "5f3c2a1e-8b7d-4c6a-9e0f-1a2b3c4d5e6f";
+    let cid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let mut dirs = vec![parent.path().join("kubepods.slice")];
+    dirs.push(dirs[0].join("kubepods-burstable.slice"));
+    dirs.push(dirs[1].join(format!(
+        "kubepods-burstable-pod{}.slice",
+        uid.replace('-', "_")
+    )));
+    dirs.push(dirs[2].join(format!("cri-containerd-{cid}.scope")));
+    let mut tree = KubeTree {
+        dirs: Vec::new(),
+        busy: Vec::new(),
+    };
+    for d in &dirs {
+        std::fs::create_dir(d).expect("mkdir");
+        tree.dirs.push(d.clone());
+    }
+    let container = dirs[3].clone();
+    for _ in 0..4 {
+        let child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .expect("busy loop");
+        std::fs::write(container.join("cgroup.procs"), child.id().to_string()).expect("move");
+        tree.busy.push(child);
+    }
+    let a = psi(&["read", "-f", "json", container.to_str().expect("utf-8")])
+        .assert()
+        .success();
+    let o = &json_lines(&a.get_output().stdout)[0];
+    assert_eq!(
+        o["target"]["kubernetes"],
+        serde_json::json!({"qos": "burstable", "pod_uid": uid, "container_id": cid})
+    );
+    let a = psi(&[
+        "top",
+        parent.path().to_str().expect("utf-8"),
+        "-i",
+        "1s",
+        "-n",
+        "1",
+    ])
+    .assert()
+    .success();
+    let text = stdout(&a);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[1].contains("QOS        POD") && lines[1].contains("CONTAINER"),
+        "{text}"
+    );
+    // The container and the slices above it stall alike; the container is
+    // among the first rows, with its identity.
+    let row = lines
+        .iter()
+        .find(|l| l.ends_with(".scope"))
+        .expect("the container's row");
+    assert!(
+        row.contains(&format!("burstable  {uid}  0123456789ab  kubepods.slice/")),
+        "{text}"
+    );
+    assert!(!row.trim_start().starts_with("0.00 "), "it stalls: {text}");
+    drop(tree);
+}
