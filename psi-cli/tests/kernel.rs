@@ -457,3 +457,70 @@ fn top_and_read_show_kubernetes_identity() {
     assert!(!row.trim_start().starts_with("0.00 "), "it stalls: {text}");
     drop(tree);
 }
+
+#[test]
+fn a_cgroup_with_psi_switched_off_says_how_to_switch_it_on() {
+    let Some(root) = cgroup_root() else { return };
+    let cg = TestCgroup::new(&root, "cli-off").expect("cgroup");
+    let knob = cg.path().join("cgroup.pressure");
+    if !knob.exists() {
+        psi_testkit::missing("no cgroup.pressure (Linux 6.1 or later)");
+        return;
+    }
+    std::fs::write(&knob, "0").expect("switch PSI off");
+    let path = cg.path().to_str().expect("utf-8");
+    psi(&["read", path])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "cpu       -     unavailable (disabled): ",
+        ))
+        .stderr(predicate::str::contains(
+            "cgroup.pressure is 0; write 1 to it to enable it",
+        ));
+    psi(&["check", path, "--max", "cpu.some.avg10=50"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unavailable (disabled)"));
+    std::fs::write(&knob, "1").expect("switch PSI on");
+    psi(&["read", path]).assert().success();
+}
+
+#[test]
+fn wait_reports_a_removed_cgroup() {
+    let Some(root) = cgroup_root() else { return };
+    let cg = TestCgroup::new(&root, "cli-gone").expect("cgroup");
+    let child = std::process::Command::new(support::PSI)
+        .args([
+            "wait",
+            cg.path().to_str().expect("utf-8"),
+            "-t",
+            "cpu some 500ms 2s",
+            "--timeout",
+            "60s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("psi wait");
+    let mut waiting = psi_testkit::Process { child };
+    // Registered once the process holds the pressure file open.
+    let fd_dir = format!("/proc/{}/fd", waiting.child.id());
+    let armed = eventually(Duration::from_secs(10), || {
+        std::fs::read_dir(&fd_dir).ok()?.flatten().find_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            target.ends_with("cpu.pressure").then_some(())
+        })
+    });
+    assert!(armed.is_some(), "psi wait opened cpu.pressure");
+    cg.remove().expect("rmdir the cgroup");
+    let status = waiting
+        .wait_timeout(Duration::from_secs(30))
+        .expect("wait")
+        .expect("psi wait exits once the cgroup is gone");
+    assert_eq!(status.code(), Some(2));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(waiting.child.stderr.as_mut().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(stderr.contains("the cgroup is gone"), "{stderr}");
+}
