@@ -91,6 +91,22 @@ impl Line {
         self
     }
 
+    /// Shortens the last non-empty segment from the left (`…ainer.scope`) so that the
+    /// line fits in `width` characters: for paths, whose end says most.
+    pub fn fit_last(&mut self, width: usize) {
+        let total: usize = self.0.iter().map(|s| s.text.chars().count()).sum();
+        let Some(last) = self.0.iter_mut().rev().find(|s| !s.text.is_empty()) else {
+            return;
+        };
+        let len = last.text.chars().count();
+        if total <= width || len < 2 {
+            return;
+        }
+        let keep = len.saturating_sub(total - width + 1);
+        let tail: String = last.text.chars().skip(len - keep).collect();
+        last.text = format!("…{tail}");
+    }
+
     /// The line as text, coloured or not, cut to `width` characters.
     pub fn render(&self, color: bool, width: Option<usize>) -> String {
         let mut out = String::new();
@@ -257,5 +273,9 @@ mod tests {
         l.push("defgh", Style::Plain);
         assert_eq!(l.render(false, Some(5)), "abcde");
         assert_eq!(l.render(true, Some(2)), "\x1b[1mab\x1b[0m");
+        l.fit_last(6);
+        assert_eq!(l.render(false, None), "abc…gh");
+        l.fit_last(100);
+        assert_eq!(l.render(false, None), "abc…gh");
     }
 }

@@ -338,11 +338,12 @@ fn frame(
         Some(rows) => {
             let fit = height.saturating_sub(3).max(1);
             let limit = args.limit.map_or(fit, |l| l.min(fit));
-            lines.extend(
-                table(rows, sort, args.line, limit)
-                    .iter()
-                    .map(|l| l.render(color, width)),
-            );
+            lines.extend(table(rows, sort, args.line, limit).iter_mut().map(|l| {
+                if let Some(w) = width {
+                    l.fit_last(w);
+                }
+                l.render(color, width)
+            }));
         }
     }
     lines
