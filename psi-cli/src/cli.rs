@@ -26,7 +26,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "Examples:\n  \
         psi read                                   # the whole system\n  \
         psi read system.slice --format json        # a cgroup, relative to the cgroup v2 mount\n  \
-        psi watch --pid 4242                        # live, the cgroup of process 4242\n  \
+        psi watch --pid 4242                       # live, the cgroup of process 4242\n  \
         psi top kubepods.slice --sort memory       # the pods under most memory pressure\n  \
         psi check --max cpu.some.avg10=40 memory.full.rate=5%\n  \
         psi wait app.slice --trigger 'memory some 500ms 2s' --timeout 60s\n\n\
