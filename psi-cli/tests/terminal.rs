@@ -37,15 +37,16 @@ fn assert_restored(tmux: &Tmux, exit: &str) {
     );
     assert_eq!(tmux.display("#{cursor_flag}"), "1", "the cursor is shown");
     tmux.run("stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo -e -icanon -e -echo | tr '\\n' ' '; echo STTY");
+    // The typed command line ends in STTY too: the answer is the line without grep.
+    let answer = |s: &str| -> Option<String> {
+        s.lines()
+            .find(|l| l.ends_with("STTY") && !l.contains("grep"))
+            .map(str::to_owned)
+    };
     let screen = tmux
-        .wait_for(WAIT, |s| {
-            s.contains(" STTY") || s.lines().any(|l| l.ends_with("STTY"))
-        })
+        .wait_for(WAIT, |s| answer(s).is_some())
         .expect("stty ran");
-    let line = screen
-        .lines()
-        .find(|l| l.ends_with("STTY") && !l.contains("grep"))
-        .expect("the stty line");
+    let line = answer(&screen).expect("the stty line");
     assert_eq!(
         line.trim(),
         "icanon echo STTY",
@@ -161,10 +162,8 @@ fn colour_on_a_terminal_unless_no_color() {
     let pair = Pair::new(&root, "tty-color");
     let busy = pair.busy.path().display().to_string();
     tmux.run(&format!("{PSI} read {busy}; echo DONE1"));
-    tmux.wait_for(WAIT, |s| {
-        s.contains("DONE1\n") || s.lines().any(|l| l == "DONE1")
-    })
-    .expect("read ran");
+    tmux.wait_for(WAIT, |s| s.lines().any(|l| l == "DONE1"))
+        .expect("read ran");
     let coloured = tmux.screen_with_escapes();
     assert!(
         coloured.contains("\x1b[1m"),
