@@ -110,9 +110,7 @@ impl Target {
         } else {
             None
         };
-        // The root cgroup is the only one without `cgroup.type`.
-        let whole_system = kind == Kind::System
-            || (path.join("cgroup.procs").exists() && !path.join("cgroup.type").exists());
+        let whole_system = kind == Kind::System || psi_core::read::is_root_cgroup(&path);
         Target {
             kind,
             path,

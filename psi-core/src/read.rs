@@ -143,6 +143,14 @@ impl ReadError {
     }
 }
 
+/// True when `dir` is the root of a cgroup v2 hierarchy (the only cgroup
+/// without `cgroup.type`). Its pressure is the whole system's, and its cpu
+/// `full` line, like `/proc/pressure/cpu`'s, is all zeros by the kernel's
+/// definition: not a measurement.
+pub fn is_root_cgroup(dir: &Path) -> bool {
+    dir.join("cgroup.procs").exists() && !dir.join("cgroup.type").exists()
+}
+
 /// Reads the system-wide `/proc/pressure/<resource>`.
 pub fn system(resource: Resource) -> Result<Pressure, ReadError> {
     system_at(Path::new("/proc"), resource)

@@ -162,3 +162,14 @@ fn system_files_parse() {
         assert!(p.some.is_some(), "{resource} has a some line");
     }
 }
+
+#[test]
+fn the_root_cgroup_is_told_apart_and_its_cpu_full_is_all_zeros() {
+    let Some(root) = cgroup_root() else { return };
+    let child = TestCgroup::new(&root, "not-root").expect("create cgroup");
+    assert!(read::is_root_cgroup(&root));
+    assert!(!read::is_root_cgroup(child.path()));
+    // Why the root is special: the kernel defines its cpu `full` as zero.
+    let full = read::cgroup(&root, Resource::Cpu).expect("read").full;
+    assert_eq!(full.map(|r| r.total), Some(0));
+}

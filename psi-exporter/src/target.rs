@@ -42,6 +42,7 @@ pub struct Current {
     pub path: PathBuf,
     /// The monitored processes (discover mode only).
     pub pids: Vec<u32>,
+    root_cgroup: bool,
     files: PressureSet,
     cpu_stat: Option<CpuStatFile>,
     found: Option<discover::Target>,
@@ -119,9 +120,14 @@ impl Target {
         self.last_error.as_deref()
     }
 
-    /// True for the system-wide files.
+    /// True for the whole system's numbers: `/proc/pressure`, or a root
+    /// cgroup, whose cpu `full` line is all zeros by definition.
     pub fn is_system(&self) -> bool {
-        matches!(self.mode, Mode::System(_))
+        match (&self.mode, &self.current) {
+            (Mode::System(_), _) => true,
+            (_, Some(current)) => current.root_cgroup,
+            (_, None) => false,
+        }
     }
 
     /// In discover mode: drops a target whose processes all exited, and
@@ -188,6 +194,7 @@ impl Target {
 
 fn fixed(path: PathBuf, files: PressureSet, cpu_stat: Option<CpuStatFile>) -> Current {
     Current {
+        root_cgroup: psi_core::read::is_root_cgroup(&path),
         path,
         pids: Vec::new(),
         files,
@@ -214,6 +221,7 @@ impl Current {
             Vec::new()
         };
         Current {
+            root_cgroup: psi_core::read::is_root_cgroup(&found.cgroup),
             path: found.cgroup.clone(),
             pids: found.pids.clone(),
             files: PressureSet::cgroup(&found.cgroup),

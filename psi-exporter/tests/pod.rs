@@ -222,3 +222,27 @@ fn without_a_pid_flag_it_exports_the_system() {
         "{log}"
     );
 }
+
+#[test]
+fn the_root_cgroup_has_no_fake_cpu_full() {
+    let Some(root) = cgroup_root() else { return };
+    let port = free_port().expect("port");
+    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--cgroup"])
+        .arg(&root)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start psi-exporter");
+    let _exporter = Process { child };
+    assert!(wait_for_port(port, Duration::from_secs(10)));
+    let body = metrics(port);
+    assert!(
+        sample(&body, "psi_cpu_waiting_seconds_total").is_some(),
+        "{body}"
+    );
+    assert!(!body.contains("psi_cpu_stalled_seconds_total"), "{body}");
+    assert!(
+        sample(&body, "psi_io_stalled_seconds_total").is_some(),
+        "{body}"
+    );
+}
