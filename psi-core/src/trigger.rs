@@ -9,10 +9,10 @@
 //!
 //! The kernel's rules, checked before the kernel is asked where they can be:
 //! the stall threshold is above zero and at most the window; the window is at
-//! most 10 s. A process without `CAP_SYS_RESOURCE` may only use windows that
-//! are multiples of 2 s, and may not put triggers on the system-wide
-//! `/proc/pressure` files; [`TriggerError`] explains such refusals in those
-//! words.
+//! most 10 s. Since Linux 6.4 a process without `CAP_SYS_RESOURCE` may only
+//! use windows that are multiples of 2 s (before 6.4 it could not register
+//! triggers at all, and windows were at least 500 ms); [`TriggerError`]
+//! explains such refusals in those words.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -276,8 +276,8 @@ impl Trigger {
                     .to_owned()
             }
             Some(Errno::PERM | Errno::ACCESS) if system && !privileged => {
-                "triggers on the system-wide /proc/pressure files need CAP_SYS_RESOURCE; put the \
-                 trigger on a cgroup's file instead"
+                "kernels before 6.4 allow triggers on the system-wide /proc/pressure files only \
+                 with CAP_SYS_RESOURCE; put the trigger on a cgroup's file instead"
                     .to_owned()
             }
             Some(Errno::PERM | Errno::ACCESS) => {
