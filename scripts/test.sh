@@ -46,7 +46,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --lock
 
 step "cargo test (unit, integration, real kernel, doc tests)"
 cargo build --workspace --all-features --bins --locked
-cargo test --workspace --all-features --locked
+test_log=$(mktemp)
+trap 'rm -f "$test_log"' EXIT
+cargo test --workspace --all-features --locked 2>&1 | tee "$test_log"
+# One total for the whole suite (cargo prints a line per test binary).
+passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) n += $i } END { print n + 0 }' "$test_log")
+failed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) n += $i } END { print n + 0 }' "$test_log")
 
 if [ -x deploy/validate.sh ]; then
   step "deploy manifests"
@@ -60,3 +65,4 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
 fi
 
 step "all checks passed"
+echo "tests: ${passed} passed, ${failed} failed"
