@@ -86,7 +86,6 @@ impl App {
             system: self.target.is_system(),
         };
         let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
         let mut enc = Encoder::new(&mut buf);
         expose::write_pressure(&mut enc, &self.families, &[snapshot]);
         self.write_own(&mut enc, up);
@@ -102,9 +101,10 @@ impl App {
             &[],
             Value::Float(took),
         );
-        let body = Bytes::copy_from_slice(&buf);
-        self.buf = buf;
-        body
+        // The body is handed to hyper as it is; the next scrape starts from a
+        // buffer of the same size, so it grows at most once.
+        self.buf = Vec::with_capacity(buf.len().next_power_of_two());
+        Bytes::from(buf)
     }
 
     /// The exporter's own families: errors, target, scrapes, build.
