@@ -69,5 +69,12 @@ pub mod trigger;
 mod types;
 
 pub use error::{Field, ParseError, ParseErrorKind};
+
+/// Internals exposed for benchmarks, property tests and fuzzing; not part of
+/// the API and not covered by semver.
+#[doc(hidden)]
+pub mod _benchable {
+    pub use crate::parse::parse_general;
+}
 pub use parse::parse;
 pub use types::{Line, Percent, Pressure, Record, Resource, UnknownResource};

@@ -23,6 +23,16 @@ use crate::types::{Line, Percent, Pressure, Record};
 /// # Ok::<(), psi_core::ParseError>(())
 /// ```
 pub fn parse(input: &[u8]) -> Result<Pressure, ParseError> {
+    match fast::parse(input) {
+        Some(p) => Ok(p),
+        None => parse_general(input),
+    }
+}
+
+/// The general parser: every rule, every error with its place. [`parse`]
+/// returns what this returns, for every input; it only takes a faster road
+/// for files exactly as the kernel writes them.
+pub fn parse_general(input: &[u8]) -> Result<Pressure, ParseError> {
     let mut out = Pressure::default();
     let mut start = 0;
     let mut line_no = 1;
@@ -65,6 +75,135 @@ pub fn parse(input: &[u8]) -> Result<Pressure, ParseError> {
         return Err(ParseError::new(ParseErrorKind::NoRecord, 0, 1));
     }
     Ok(out)
+}
+
+/// The kernel's exact format, parsed straight through: `some`/`full` lines
+/// only, averages `%lu.%02lu` up to three whole digits, `total` up to 19
+/// digits, lines ending in `\n`, `\r\n`, unknown ` key=value` fields, or
+/// the end of the input. Anything else (an error, an unknown line, a longer
+/// number) returns `None`, and the general parser decides.
+mod fast {
+    use memchr::memchr;
+
+    use crate::types::{Percent, Pressure, Record};
+
+    pub(super) fn parse(input: &[u8]) -> Option<Pressure> {
+        let mut out = Pressure::default();
+        let mut s = input;
+        while !s.is_empty() {
+            let (slot, rest) = match s {
+                [b's', b'o', b'm', b'e', rest @ ..] => (&mut out.some, rest),
+                [b'f', b'u', b'l', b'l', rest @ ..] => (&mut out.full, rest),
+                _ => return None,
+            };
+            if slot.is_some() {
+                return None;
+            }
+            let (record, rest) = record(rest)?;
+            *slot = Some(record);
+            s = rest;
+        }
+        (out.some.is_some() || out.full.is_some()).then_some(out)
+    }
+
+    /// One record after its line word, and the input after its line.
+    fn record(s: &[u8]) -> Option<(Record, &[u8])> {
+        let (avg10, s) = average(s.strip_prefix(b" avg10=")?)?;
+        let (avg60, s) = average(s.strip_prefix(b" avg60=")?)?;
+        let (avg300, s) = average(s.strip_prefix(b" avg300=")?)?;
+        let (total, s) = total(s.strip_prefix(b" total=")?)?;
+        let rest = match s {
+            [] => s,
+            [b'\n', rest @ ..] | [b'\r', b'\n', rest @ ..] => rest,
+            [b'\r'] => &[],
+            // Fields a later kernel may add: skipped to the end of the line.
+            [b' ', tail @ ..] => match memchr(b'\n', tail) {
+                Some(i) => tail.get(i + 1..)?,
+                None => &[],
+            },
+            _ => return None,
+        };
+        Some((
+            Record {
+                avg10,
+                avg60,
+                avg300,
+                total,
+            },
+            rest,
+        ))
+    }
+
+    fn digit(b: u8) -> Option<u32> {
+        let d = b.wrapping_sub(b'0');
+        (d < 10).then_some(u32::from(d))
+    }
+
+    /// `D.DD`, `DD.DD` or `DDD.DD`, followed by a space.
+    fn average(s: &[u8]) -> Option<(Percent, &[u8])> {
+        let (whole, frac, rest) = match s {
+            [a, b'.', c, d, rest @ ..] => (digit(*a)?, digit(*c)? * 10 + digit(*d)?, rest),
+            [a, b, b'.', c, d, rest @ ..] => (
+                digit(*a)? * 10 + digit(*b)?,
+                digit(*c)? * 10 + digit(*d)?,
+                rest,
+            ),
+            [a, b, e, b'.', c, d, rest @ ..] => (
+                digit(*a)? * 100 + digit(*b)? * 10 + digit(*e)?,
+                digit(*c)? * 10 + digit(*d)?,
+                rest,
+            ),
+            _ => return None,
+        };
+        matches!(rest.first(), Some(b' ')).then_some((Percent(whole * 100 + frac), rest))
+    }
+
+    /// Up to 19 digits, which cannot overflow a `u64`: eight at a time while
+    /// there are eight, then one at a time.
+    fn total(mut s: &[u8]) -> Option<(u64, &[u8])> {
+        let mut value: u64 = 0;
+        let mut n = 0;
+        while n < 16 {
+            let Some((chunk, rest)) = s.split_first_chunk::<8>() else {
+                break;
+            };
+            let chunk = u64::from_le_bytes(*chunk);
+            if !eight_digits(chunk) {
+                break;
+            }
+            value = value * 100_000_000 + eight_digit_value(chunk);
+            n += 8;
+            s = rest;
+        }
+        let mut i = 0;
+        for &b in s.iter().take(19 - n) {
+            let d = b.wrapping_sub(b'0');
+            if d >= 10 {
+                break;
+            }
+            value = value * 10 + u64::from(d);
+            i += 1;
+        }
+        let rest = s.get(i..)?;
+        let ends = matches!(rest.first(), None | Some(b'\n' | b'\r' | b' '));
+        (n + i > 0 && ends).then_some((value, rest))
+    }
+
+    /// True when all eight bytes (little-endian in `chunk`) are ASCII digits.
+    fn eight_digits(chunk: u64) -> bool {
+        const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+        let low = (chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4;
+        (chunk & HIGH) | low == 0x3333_3333_3333_3333
+    }
+
+    /// The value of eight ASCII digits, the first in the lowest byte.
+    fn eight_digit_value(chunk: u64) -> u64 {
+        let v = chunk.wrapping_sub(0x3030_3030_3030_3030);
+        let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+        let lo = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+        let hi = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+        lo.wrapping_add(hi) >> 32
+    }
 }
 
 /// True when a line word (`some`, `full`) ends here: at the end of the line or before a space.
@@ -320,6 +459,40 @@ mod tests {
         cr_inside: b"some avg10=0.12\r avg60=1.05 avg300=10.50 total=1" => InvalidDigit(Avg10), 15, 1;
         error_on_later_line_after_valid: b"some avg10=0.12 avg60=1.05 avg300=10.50 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=x\n" =>
             InvalidDigit(Total), 93, 2;
+    }
+
+    /// Every table input again: the fast road and the general parser agree.
+    #[test]
+    fn fast_road_agrees_with_the_general_parser() {
+        let inputs: &[&[u8]] = &[
+            TYPICAL,
+            include_bytes!("../tests/data/max-values"),
+            include_bytes!("../tests/data/cpu-some-only"),
+            b"some avg10=0.12 avg60=1.05 avg300=10.50 total=1\r\n",
+            b"some avg10=0.12 avg60=1.05 avg300=10.50 total=1\r",
+            b"some avg10=0.12 avg60=1.05 avg300=10.50 total=1 x=y\n",
+            b"some avg10=0.12 avg60=1.05 avg300=10.50 total=1\rx\n",
+            b"some avg10=1000.00 avg60=1.05 avg300=10.50 total=1\n",
+            b"some avg10=0.12 avg60=1.05 avg300=10.50 total=12345678901234567890\n",
+            b"some avg10=0.12 avg60=1.05 avg300=10.50 total=1234567890123456789\n",
+            b"some avg10=0.12 avg60=1.05 avg300=10.50 total=1\nsome avg10=0.12 avg60=1.05 avg300=10.50 total=1",
+            b"",
+        ];
+        for input in inputs {
+            assert_eq!(
+                parse(input),
+                parse_general(input),
+                "{:?}",
+                core::str::from_utf8(input)
+            );
+            if let Some(p) = fast::parse(input) {
+                assert_eq!(Ok(p), parse_general(input));
+            }
+        }
+        assert!(
+            fast::parse(TYPICAL).is_some(),
+            "the kernel's format takes the fast road"
+        );
     }
 
     #[test]
