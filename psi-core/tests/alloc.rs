@@ -1,6 +1,6 @@
 //! The zero-allocation promises, checked with a counting global allocator:
 //! `parse` of every real file, the decimal writers, and re-reads of a
-//! kept-open `PressureFile`.
+//! kept-open `PressureFile`, and the exposition writer once its buffer has grown.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -177,4 +177,55 @@ fn pressure_file_rereads_allocate_nothing() {
     });
     assert_eq!(results, 100, "every re-read must succeed");
     assert_eq!(n, 0, "100 re-reads allocated {n} times");
+}
+
+/// The exposition writer allocates per scrape at most to grow its buffer:
+/// once the reused `Vec` has grown, writing every family of many targets,
+/// with escaped label values, allocates nothing at all.
+#[test]
+fn exposition_allocates_nothing_per_series_after_warm_up() {
+    use psi_core::Resource;
+    use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
+
+    let cpu_stat =
+        psi_core::cpu_stat::parse(include_bytes!("data/cpu-stat-throttled")).throttled_usec;
+    assert!(cpu_stat.is_some());
+    let p = parse(include_bytes!("data/cgroup-cpu-stressed")).expect("valid");
+    let labels: Vec<[(&str, &str); 1]> = (0..50)
+        .map(|_| [("cgroup", "/kube\"pods\\slice\n")])
+        .collect();
+    let targets: Vec<Snapshot<'_>> = labels
+        .iter()
+        .map(|l| {
+            let mut pressure = [None; 4];
+            for r in [Resource::Cpu, Resource::Memory, Resource::Io] {
+                pressure[r.index()] = Some(p);
+            }
+            Snapshot {
+                labels: l,
+                pressure,
+                cpu_stat: Some(psi_core::cpu_stat::parse(include_bytes!(
+                    "data/cpu-stat-throttled"
+                ))),
+                system: false,
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    write_pressure(&mut Encoder::new(&mut out), &Families::default(), &targets);
+    let warm = out.len();
+    let ((), n) = allocations(|| {
+        for _ in 0..10 {
+            out.clear();
+            write_pressure(&mut Encoder::new(&mut out), &Families::default(), &targets);
+        }
+    });
+    assert_eq!(out.len(), warm);
+    assert!(warm > 50 * 1000, "{warm} bytes for 50 targets");
+    assert_eq!(
+        n,
+        0,
+        "allocations writing {} series ten times",
+        out.iter().filter(|&&b| b == b'\n').count()
+    );
 }
