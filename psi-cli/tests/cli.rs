@@ -6,7 +6,8 @@ mod support;
 use std::path::Path;
 
 use predicates::prelude::*;
-use support::{promtool_check, psi};
+use psi_testkit::promtool_check;
+use support::psi;
 
 const CPU: &str = "some avg10=48.17 avg60=28.99 avg300=21.46 total=367315389\n\
                    full avg10=0.50 avg60=0.25 avg300=0.00 total=4000000\n";

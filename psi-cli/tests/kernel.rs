@@ -8,8 +8,9 @@ mod support;
 use std::time::Duration;
 
 use predicates::prelude::*;
+use psi_testkit::promtool_check;
 use psi_testkit::{TestCgroup, cgroup_root, eventually};
-use support::{Pair, promtool_check, psi};
+use support::{Pair, psi};
 
 fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(out)

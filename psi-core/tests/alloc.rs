@@ -2,6 +2,8 @@
 //! `parse` of every real file, the decimal writers, and re-reads of a
 //! kept-open `PressureFile`, and the exposition writer once its buffer has grown.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -69,21 +71,7 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (R, usize) {
     (r, COUNT.with(Cell::get))
 }
 
-/// The real files captured on this machine, by name.
-const REAL: &[(&str, &[u8])] = &[
-    (
-        "cgroup-cpu-stressed",
-        include_bytes!("data/cgroup-cpu-stressed"),
-    ),
-    ("cgroup-io", include_bytes!("data/cgroup-io")),
-    ("cgroup-memory", include_bytes!("data/cgroup-memory")),
-    ("cpu-some-only", include_bytes!("data/cpu-some-only")),
-    ("irq-full-only", include_bytes!("data/irq-full-only")),
-    ("max-values", include_bytes!("data/max-values")),
-    ("system-cpu", include_bytes!("data/system-cpu")),
-    ("system-io", include_bytes!("data/system-io")),
-    ("system-memory", include_bytes!("data/system-memory")),
-];
+use common::REAL;
 
 #[test]
 fn the_counter_counts() {

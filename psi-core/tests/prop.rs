@@ -2,27 +2,15 @@
 //! `split`-based oracle, and against arbitrary and mutated bytes; the decimal
 //! writers against a slow `format!`-based reference.
 
+mod common;
+
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::FileFailurePersistence;
 use psi_core::fmt::{MAX_LEN, Ratio, Seconds, ratio, seconds};
 use psi_core::{ParseError, Percent, Pressure, Record, parse};
 
-/// The real files captured on this machine, by name.
-const REAL: &[(&str, &[u8])] = &[
-    (
-        "cgroup-cpu-stressed",
-        include_bytes!("data/cgroup-cpu-stressed"),
-    ),
-    ("cgroup-io", include_bytes!("data/cgroup-io")),
-    ("cgroup-memory", include_bytes!("data/cgroup-memory")),
-    ("cpu-some-only", include_bytes!("data/cpu-some-only")),
-    ("irq-full-only", include_bytes!("data/irq-full-only")),
-    ("max-values", include_bytes!("data/max-values")),
-    ("system-cpu", include_bytes!("data/system-cpu")),
-    ("system-io", include_bytes!("data/system-io")),
-    ("system-memory", include_bytes!("data/system-memory")),
-];
+use common::REAL;
 
 // ---------------------------------------------------------------------------
 // The oracle: the format as a reader of the kernel docs would parse it, with

@@ -14,12 +14,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use psi_testkit::{
-    Process, TestCgroup, cgroup_root, eventually, free_port, http_get, http_request, sample,
-    wait_for_port,
+    Process, TestCgroup, cgroup_root, eventually, free_port, http_get, http_request,
+    promtool_check, sample, wait_for_port,
 };
 use support::{
-    metrics, promtool_check, sidecar_flag, some_total_us, start_container, start_exporter,
-    unique_flag, wait_for_target,
+    metrics, sidecar_flag, some_total_us, start_container, start_exporter, unique_flag,
+    wait_for_target,
 };
 
 #[test]

@@ -293,3 +293,32 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
     })
     .is_some()
 }
+
+/// `promtool check metrics` on a body: the exposition is valid and lint-clean
+/// (promtool prints nothing and exits 0). Skips, or fails in CI, without promtool.
+pub fn promtool_check(body: &str) {
+    use std::io::Write;
+    let Some(promtool) = tool("promtool", "prometheus") else {
+        return;
+    };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child
+        .stdin
+        .take()
+        .expect("promtool's stdin")
+        .write_all(body.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

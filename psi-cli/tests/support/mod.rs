@@ -4,7 +4,7 @@
 #![allow(dead_code)] // Each test file uses its own subset.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use psi_testkit::{TestCgroup, eventually, tool};
@@ -46,29 +46,6 @@ impl Pair {
             .display()
             .to_string()
     }
-}
-
-/// `promtool check metrics` on a body: the exposition is valid and lint-clean.
-pub fn promtool_check(body: &str) {
-    let Some(promtool) = tool("promtool", "prometheus") else {
-        return;
-    };
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), body.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("promtool output");
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}\n{body}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A tmux server of our own, with one `sh` in a window of a fixed size.

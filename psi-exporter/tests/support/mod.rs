@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use psi_testkit::{Process, TestCgroup, eventually, http_get, sample, tool, wait_for_port};
+use psi_testkit::{Process, TestCgroup, eventually, http_get, sample, wait_for_port};
 
 /// A flag no other test uses, so parallel tests never see each other's pods.
 pub fn unique_flag(name: &str) -> String {
@@ -98,29 +98,6 @@ pub fn some_total_us(cg: &Path) -> u64 {
         .expect("read the cgroup's cpu.pressure")
         .some
         .map_or(0, |r| r.total)
-}
-
-/// `promtool check metrics` on a body: the exposition is valid and lint-clean.
-pub fn promtool_check(body: &str) {
-    let Some(promtool) = tool("promtool", "prometheus") else {
-        return;
-    };
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), body.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("promtool output");
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Waits for the exporter to report the container whose main process is `pid`.
