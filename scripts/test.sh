@@ -64,5 +64,8 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
   bash fuzz/run.sh "$FUZZ_SECONDS"
 fi
 
+step "pod test (podman kube play)"
+bash tests/pod/run.sh
+
 step "all checks passed"
 echo "tests: ${passed} passed, ${failed} failed"

@@ -33,8 +33,8 @@
 #
 # Without root it skips, unless CI=true, where it fails.
 #
-# Not yet wired into scripts/test.sh: it is, once it has passed three times in
-# a row here from a clean state.
+# scripts/test.sh runs it as its last step (it passed three times in a row
+# here from a clean state before it was wired in).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -157,7 +157,9 @@ cleanup() {
   if ! $had_bridge && ip link show podman0 >/dev/null 2>&1; then
     ip link del podman0 2>/dev/null
   fi
-  for n in $(ls /run/netns 2>/dev/null); do
+  for f in /run/netns/*; do
+    [ -e "$f" ] || continue
+    n=${f##*/}
     grep -qxF "$n" <<<"$netns_before" && continue
     umount "/run/netns/$n" 2>/dev/null
     rm -f "/run/netns/$n"
@@ -218,7 +220,7 @@ python3 "$HERE/overlay.py" "$REPO/deploy/sidecar.yaml" "$OVERLAY" "$PORT" "$BUSY
 log "podman kube play --start=false (hostPort 127.0.0.1:$PORT)"
 pm kube play --start=false "$OVERLAY" >/dev/null
 pod_cgroup=$(pm pod inspect "$POD" --format '{{.CgroupPath}}')
-[ -n "$pod_cgroup" ] && [ -d "$CG$pod_cgroup" ] || die "no pod cgroup at $CG$pod_cgroup"
+if [ -z "$pod_cgroup" ] || [ ! -d "$CG$pod_cgroup" ]; then die "no pod cgroup at $CG$pod_cgroup"; fi
 # podman's device filter on the pod cgroup stops runc from opening /dev/null.
 detached=0
 for id in $(bpftool cgroup show "$CG$pod_cgroup" 2>/dev/null | awk '$2 ~ /device/ { print $1 }'); do
@@ -300,11 +302,12 @@ for _ in $(seq 60); do
   side=$(some_total "$CG$sidecar_cg/cpu.pressure")
   seconds=$(sample psi_cpu_waiting_seconds_total <<<"$body")
   legacy=$(sample 'cgroup_monitor_sc_monitored_cpu_psi{type="some",window="total"' <<<"$body")
-  [ -n "$seconds" ] && [ -n "$legacy" ] || continue
+  if [ -z "$seconds" ] || [ -z "$legacy" ]; then continue; fi
   reported=$(awk -v s="$seconds" 'BEGIN { printf "%.0f", s * 1e6 }')
   # What /metrics says is the app cgroup's own file, read between two reads
   # of it, and not the sidecar's.
-  [ "$before" -le "$reported" ] && [ "$reported" -le "$after" ] ||
+  [ "$before" -le "$reported" ] || die "reported $reported µs; the app cgroup said $before then $after (sidecar: $side)"
+  [ "$reported" -le "$after" ] ||
     die "reported $reported µs; the app cgroup said $before then $after (sidecar: $side)"
   awk -v l="$legacy" -v r="$reported" 'BEGIN { exit !(l == r) }' ||
     die "legacy cpu some total $legacy differs from the standard $reported µs"
@@ -315,6 +318,7 @@ for _ in $(seq 60); do
 done
 $burned || die "the app's cpu stall did not rise above ${idle_total} µs (and the sidecar's $side) within 30 s"
 log "burn: app cpu some total $idle_total -> $reported µs reported (the app cgroup's file); sidecar's own $sidecar_idle -> $side µs"
+# shellcheck disable=SC2016 # expanded by the container's shell
 pm exec "$APP" sh -c 'kill $(pidof sh) 2>/dev/null; true' >/dev/null 2>&1 || true
 
 # --- the pod's CPU and memory ----------------------------------------------
