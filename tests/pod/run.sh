@@ -12,6 +12,8 @@
 # manifest through a test-only overlay (tests/pod/overlay.py: local image
 # names, imagePullPolicy Never, a hostPort on 127.0.0.1, no `resources`:
 # this cgroup2 hierarchy has no memory or cpu controller), then checks:
+#   - the exporter runs as the manifest asks (uid 0, SYS_PTRACE its only
+#     capability, no_new_privs, seccomp) and that is enough to find the app;
 #   - /health answers 200; /metrics carries the legacy and standard families
 #     of the monitored container (its pid, its cgroup: not the sidecar's);
 #   - a CPU burn started in the monitored container (podman exec) raises its
@@ -248,6 +250,12 @@ sidecar_cg=$(cgroup_of "$sidecar_pid")
 app_nspid=$(ns_pid "$app_pid")
 [ "$app_cg" != "$sidecar_cg" ] || die "app and sidecar share the cgroup $app_cg"
 log "app: host pid $app_pid, pod pid $app_nspid, cgroup $app_cg; sidecar cgroup $sidecar_cg"
+# The manifest's privileges, as the kernel sees them: root, SYS_PTRACE as the
+# one effective capability (bit 19), no_new_privs, a seccomp filter.
+privs=$(awk '/^(Uid|CapEff|CapPrm|CapAmb|NoNewPrivs|Seccomp):/ { printf "%s%s ", $1, $2 }' "/proc/$sidecar_pid/status")
+[ "$privs" = "Uid:0 CapPrm:0000000000080000 CapEff:0000000000080000 CapAmb:0000000000000000 NoNewPrivs:1 Seccomp:2 " ] ||
+  die "the exporter's privileges are not the manifest's: $privs"
+log "exporter privileges: $privs"
 
 body=
 for _ in $(seq 50); do
