@@ -134,6 +134,14 @@ fn flag_source(e: &DiscoverError) -> Option<&FlagError> {
     }
 }
 
+/// Asserts that `err` refused a flag for being a `kind` (fifo, socket, ...).
+fn assert_not_regular(err: &DiscoverError, kind: &str) {
+    assert!(
+        matches!(flag_source(err), Some(FlagError::NotRegular { kind: k }) if *k == kind),
+        "{err:?}"
+    );
+}
+
 // ---------------------------------------------------------------- own flag
 
 #[test]
@@ -263,13 +271,7 @@ fn own_flag_fifo_does_not_hang() -> Result {
     let err = within(move || read_flag_at(&path))?
         .err()
         .ok_or("fifo accepted")?;
-    assert!(
-        matches!(
-            flag_source(&err),
-            Some(FlagError::NotRegular { kind: "fifo" })
-        ),
-        "{err:?}"
-    );
+    assert_not_regular(&err, "fifo");
     Ok(())
 }
 
@@ -373,24 +375,12 @@ fn fifo_flag_does_not_hang() -> Result {
     let err = within(move || flag_of(&config, 100))?
         .err()
         .ok_or("fifo accepted")?;
-    assert!(
-        matches!(
-            flag_source(&err),
-            Some(FlagError::NotRegular { kind: "fifo" })
-        ),
-        "{err:?}"
-    );
+    assert_not_regular(&err, "fifo");
     let config = fake.config();
     let err = within(move || flag_of(&config, 101))?
         .err()
         .ok_or("fifo accepted")?;
-    assert!(
-        matches!(
-            flag_source(&err),
-            Some(FlagError::NotRegular { kind: "fifo" })
-        ),
-        "{err:?}"
-    );
+    assert_not_regular(&err, "fifo");
     Ok(())
 }
 
@@ -402,13 +392,7 @@ fn socket_and_device_flags_are_refused() -> Result {
     let err = flag_of(&fake.config(), 100)
         .err()
         .ok_or("socket accepted")?;
-    assert!(
-        matches!(
-            flag_source(&err),
-            Some(FlagError::NotRegular { kind: "socket" })
-        ),
-        "{err:?}"
-    );
+    assert_not_regular(&err, "socket");
     // A terminal-like device: opening it at all could have side effects.
     // Creating one needs CAP_MKNOD; skip that part without it.
     let root = fake.root(101)?;
@@ -556,13 +540,7 @@ fn unreadable_entries_are_skipped() -> Result {
 
     assert_eq!(find_pids(&fake.config(), "flag-a")?, [200]);
     let err = flag_of(&fake.config(), 101).err().ok_or("dir accepted")?;
-    assert!(
-        matches!(
-            flag_source(&err),
-            Some(FlagError::NotRegular { kind: "directory" })
-        ),
-        "{err:?}"
-    );
+    assert_not_regular(&err, "directory");
     assert_eq!(
         err.to_string(),
         format!(
