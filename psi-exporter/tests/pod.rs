@@ -246,3 +246,79 @@ fn the_root_cgroup_has_no_fake_cpu_full() {
         "{body}"
     );
 }
+
+/// Hostile clients: more connections than allowed are closed at once, and a
+/// client that never finishes its headers is cut off, while the server goes
+/// on answering everyone else.
+#[test]
+fn connection_cap_and_header_timeout_keep_the_server_serving() {
+    use std::io::{Read, Write};
+    let port = free_port().expect("port");
+    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+        .args(["--system", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--max-connections", "2", "--header-timeout", "2s"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start psi-exporter");
+    let mut exporter = Process { child };
+    // Wait for the log line, not with a probe connection, which would hold
+    // one of the two slots for a moment.
+    let mut log = std::io::BufReader::new(exporter.child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("serving /metrics") {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut log, &mut line).expect("read the log");
+        assert!(n > 0, "the exporter exited before serving");
+    }
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+
+    // Two slow clients hold both slots, each half-way through its headers.
+    let mut slow: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                .expect("half a request");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    // A third is closed without an answer while both slots are held.
+    let mut third = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = third.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = third.read_to_end(&mut buf);
+    assert!(
+        buf.is_empty(),
+        "over the cap: closed unanswered, got {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+
+    // The slow clients are cut off by the header timeout (the read ends
+    // instead of blocking until the 10 s read timeout)...
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        let ended = s.read_to_end(&mut answer);
+        assert!(
+            ended.is_ok(),
+            "the server closed the slow connection: {ended:?}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&answer).contains(" 200 "),
+            "no answer to half a request"
+        );
+    }
+    // ...which frees their slots for everyone else.
+    let ok = eventually(Duration::from_secs(10), || {
+        http_get(port, "/health").ok().filter(|r| r.status == 200)
+    });
+    assert!(
+        ok.is_some(),
+        "the server answers again once the slow clients are gone"
+    );
+}
