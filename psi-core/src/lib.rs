@@ -44,8 +44,7 @@
 //!
 //! | feature      | default | what it adds |
 //! |--------------|---------|--------------|
-//! | `std`        | yes     | [`read`]: reading files and cgroups with typed errors; pid_flag discovery, the Prometheus text writer |
-//! | `prometheus` | no      | a collector for the `prometheus` crate |
+//! | `std`        | yes     | [`read`]: reading files and cgroups with typed errors; [`discover`]: pid_flag discovery; [`expose`]: the Prometheus text writer; [`json`]; [`trigger`]: kernel PSI triggers (Linux) |
 //!
 //! Without `std` the crate is `#![no_std]` and only parses and formats.
 #![cfg_attr(not(feature = "std"), no_std)]
