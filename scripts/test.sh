@@ -13,7 +13,6 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing test dependencies"
 need_apt=()
 command -v promtool >/dev/null || need_apt+=(prometheus)
-command -v stress-ng >/dev/null || need_apt+=(stress-ng)
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then

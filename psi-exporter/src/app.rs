@@ -48,6 +48,10 @@ impl App {
 
     /// Points the triggers at the current target (they re-arm when it changes).
     fn follow_target(&self) {
+        // Without triggers there is nothing to point: no path clone per scrape.
+        if self.triggers.is_empty() {
+            return;
+        }
         let place = self.target.current().map(|c| match self.target.mode() {
             Mode::System(proc_root) => Place::System(proc_root.clone()),
             _ => Place::Cgroup(c.path.clone()),

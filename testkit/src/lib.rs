@@ -44,7 +44,8 @@ pub fn cgroup_root() -> Option<PathBuf> {
 
 /// The path of an external program, such as `promtool`.
 pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+    // An unset PATH is a missing tool too, reported like any other.
+    let path = std::env::var_os("PATH").unwrap_or_default();
     let found = std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|p| p.is_file());
