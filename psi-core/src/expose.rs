@@ -26,7 +26,7 @@
 //! ```
 
 use crate::cpu_stat::CpuStat;
-use crate::fmt::{self, Buf, MAX_LEN};
+use crate::fmt::{self, MAX_LEN};
 use crate::{Line, Percent, Pressure, Record, Resource};
 
 /// The content type of the text exposition format.
@@ -65,6 +65,29 @@ pub enum Value {
     Float(f64),
 }
 
+/// A family's `# HELP` and `# TYPE` lines, rendered when compiling, for
+/// [`Encoder::header`]: `header!("name", counter, "help")` or
+/// `header!("name", gauge, "help")`. The name and help must be string
+/// literals (or `concat!` of them), the help one line with no backslash:
+/// [`Encoder::family`] would escape nothing in it.
+#[macro_export]
+macro_rules! header {
+    ($name:expr, counter, $help:expr) => {
+        concat!(
+            "# HELP ",
+            $name,
+            " ",
+            $help,
+            "\n# TYPE ",
+            $name,
+            " counter\n"
+        )
+    };
+    ($name:expr, gauge, $help:expr) => {
+        concat!("# HELP ", $name, " ", $help, "\n# TYPE ", $name, " gauge\n")
+    };
+}
+
 /// Writes the text exposition format into a `Vec<u8>` the caller reuses.
 #[derive(Debug)]
 pub struct Encoder<'a> {
@@ -90,6 +113,13 @@ impl<'a> Encoder<'a> {
         self.put(b"\n");
     }
 
+    /// Writes a family's header rendered by [`header!`](crate::header): one
+    /// copy, where [`family`](Self::family) writes nine pieces and scans the
+    /// help text for what to escape.
+    pub fn header(&mut self, header: &'static str) {
+        self.put(header.as_bytes());
+    }
+
     /// Writes one sample: `name{labels...,extra...} value`.
     pub fn sample(
         &mut self,
@@ -112,22 +142,68 @@ impl<'a> Encoder<'a> {
             self.put(b"}");
         }
         self.put(b" ");
-        let mut buf: Buf = [0; MAX_LEN];
-        match value {
-            Value::Int(v) => self.put(fmt::fixed(v, 0, 0, &mut buf)),
-            Value::Seconds(us) => self.put(fmt::fixed(us / 1_000_000, us % 1_000_000, 6, &mut buf)),
+        self.value_line(value);
+    }
+
+    /// A sample of a family known when compiling: `prefix` is what
+    /// [`sample`](Self::sample) writes before the value for a target without
+    /// labels (`name{extra...} `), written in one copy when `labels` is
+    /// empty.
+    fn known(
+        &mut self,
+        prefix: &'static str,
+        name: &str,
+        labels: &[(&str, &str)],
+        extra: &[(&str, &str)],
+        value: Value,
+    ) {
+        if labels.is_empty() {
+            self.put(prefix.as_bytes());
+            self.value_line(value);
+        } else {
+            self.sample(name, labels, extra, value);
+        }
+    }
+
+    /// The value and the newline, in one copy.
+    fn value_line(&mut self, value: Value) {
+        // The number ends at byte MAX_LEN; a percent's two decimals and the
+        // newline follow it.
+        let mut line = [0u8; MAX_LEN + 4];
+        let Some((number, tail)) = line.split_first_chunk_mut::<MAX_LEN>() else {
+            return;
+        };
+        let (n, tail_len) = match value {
+            Value::Int(v) => (fmt::fixed(v, 0, 0, number).len(), 0),
+            Value::Seconds(us) => (
+                fmt::fixed(us / 1_000_000, us % 1_000_000, 6, number).len(),
+                0,
+            ),
             Value::Ratio(p) => {
                 let h = u64::from(p.hundredths());
-                self.put(fmt::fixed(h / 10_000, h % 10_000, 4, &mut buf));
+                (fmt::fixed(h / 10_000, h % 10_000, 4, number).len(), 0)
             }
             Value::Percent(p) => {
                 let h = p.hundredths();
-                self.put(fmt::fixed(u64::from(h / 100), 0, 0, &mut buf));
-                self.put(&[b'.', b'0' + (h % 100 / 10) as u8, b'0' + (h % 10) as u8]);
+                let n = fmt::fixed(u64::from(h / 100), 0, 0, number).len();
+                if let Some(decimals) = tail.first_chunk_mut::<3>() {
+                    *decimals = [b'.', b'0' + (h % 100 / 10) as u8, b'0' + (h % 10) as u8];
+                }
+                (n, 3)
             }
-            Value::Float(v) => self.float(v),
+            Value::Float(v) => {
+                self.float(v);
+                self.put(b"\n");
+                return;
+            }
+        };
+        if let Some(newline) = tail.get_mut(tail_len) {
+            *newline = b'\n';
         }
-        self.put(b"\n");
+        self.put(
+            line.get(MAX_LEN - n..=MAX_LEN + tail_len)
+                .unwrap_or_default(),
+        );
     }
 
     fn float(&mut self, v: f64) {
@@ -227,48 +303,123 @@ impl Snapshot<'_> {
     }
 }
 
-/// The names and help texts of the families of one resource, `[some, full]`.
+/// A family known when compiling: its name and its header from [`header!`].
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    name: &'static str,
+    header: &'static str,
+}
+
+/// The families of one resource, `[some, full]`, with the start of each
+/// sample of a target without labels (see [`Encoder::known`]).
 struct Names {
-    seconds: [&'static str; 2],
-    seconds_help: [&'static str; 2],
-    ratio: [&'static str; 2],
-    ratio_help: [&'static str; 2],
-    legacy: Option<(&'static str, &'static str)>,
+    /// `psi_<r>_{waiting,stalled}_seconds_total`, and `name `.
+    seconds: [(Known, &'static str); 2],
+    /// `psi_<r>_{waiting,stalled}_ratio`, and `name{window="..."} ` per window.
+    ratio: [(Known, [&'static str; 3]); 2],
+    /// The Go sidecar's gauge, and `name{type="...",window="..."} ` per line
+    /// and window (`10s`, `60s`, `300s`, `total`).
+    legacy: Option<(Known, [[&'static str; 4]; 2])>,
+}
+
+macro_rules! known {
+    ($name:expr, $kind:tt, $help:expr) => {
+        Known {
+            name: $name,
+            header: header!($name, $kind, $help),
+        }
+    };
+}
+
+/// `name{window="10s"} `, ... for the three windows.
+macro_rules! windows {
+    ($name:expr) => {
+        [
+            concat!($name, "{window=\"10s\"} "),
+            concat!($name, "{window=\"60s\"} "),
+            concat!($name, "{window=\"300s\"} "),
+        ]
+    };
+}
+
+/// `name{type="some",window="10s"} `, ... for the four windows of a line.
+macro_rules! legacy_windows {
+    ($name:expr, $line:literal) => {
+        [
+            concat!($name, "{type=\"", $line, "\",window=\"10s\"} "),
+            concat!($name, "{type=\"", $line, "\",window=\"60s\"} "),
+            concat!($name, "{type=\"", $line, "\",window=\"300s\"} "),
+            concat!($name, "{type=\"", $line, "\",window=\"total\"} "),
+        ]
+    };
+}
+
+macro_rules! legacy {
+    ($name:literal) => {
+        Some((
+            known!(
+                $name,
+                gauge,
+                "Legacy sidecar gauge: the monitored container's pressure as the kernel prints it (percent for 10s/60s/300s, microseconds for total)"
+            ),
+            [legacy_windows!($name, "some"), legacy_windows!($name, "full")],
+        ))
+    };
 }
 
 macro_rules! names {
     ($r:literal, $legacy:expr) => {
         Names {
             seconds: [
-                concat!("psi_", $r, "_waiting_seconds_total"),
-                concat!("psi_", $r, "_stalled_seconds_total"),
-            ],
-            seconds_help: [
-                concat!(
-                    "Time in seconds that at least one task waited on ",
-                    $r,
-                    " (PSI some total)"
+                (
+                    known!(
+                        concat!("psi_", $r, "_waiting_seconds_total"),
+                        counter,
+                        concat!(
+                            "Time in seconds that at least one task waited on ",
+                            $r,
+                            " (PSI some total)"
+                        )
+                    ),
+                    concat!("psi_", $r, "_waiting_seconds_total "),
                 ),
-                concat!(
-                    "Time in seconds that all non-idle tasks were stalled on ",
-                    $r,
-                    " (PSI full total)"
+                (
+                    known!(
+                        concat!("psi_", $r, "_stalled_seconds_total"),
+                        counter,
+                        concat!(
+                            "Time in seconds that all non-idle tasks were stalled on ",
+                            $r,
+                            " (PSI full total)"
+                        )
+                    ),
+                    concat!("psi_", $r, "_stalled_seconds_total "),
                 ),
             ],
             ratio: [
-                concat!("psi_", $r, "_waiting_ratio"),
-                concat!("psi_", $r, "_stalled_ratio"),
-            ],
-            ratio_help: [
-                concat!(
-                    "Share of time at least one task waited on ",
-                    $r,
-                    ", the kernel's running average over window"
+                (
+                    known!(
+                        concat!("psi_", $r, "_waiting_ratio"),
+                        gauge,
+                        concat!(
+                            "Share of time at least one task waited on ",
+                            $r,
+                            ", the kernel's running average over window"
+                        )
+                    ),
+                    windows!(concat!("psi_", $r, "_waiting_ratio")),
                 ),
-                concat!(
-                    "Share of time all non-idle tasks were stalled on ",
-                    $r,
-                    ", the kernel's running average over window"
+                (
+                    known!(
+                        concat!("psi_", $r, "_stalled_ratio"),
+                        gauge,
+                        concat!(
+                            "Share of time all non-idle tasks were stalled on ",
+                            $r,
+                            ", the kernel's running average over window"
+                        )
+                    ),
+                    windows!(concat!("psi_", $r, "_stalled_ratio")),
                 ),
             ],
             legacy: $legacy,
@@ -277,20 +428,10 @@ macro_rules! names {
 }
 
 const fn names(resource: Resource) -> Names {
-    const LEGACY_HELP: &str = "Legacy sidecar gauge: the monitored container's pressure as the kernel prints it (percent for 10s/60s/300s, microseconds for total)";
     match resource {
-        Resource::Cpu => names!(
-            "cpu",
-            Some(("cgroup_monitor_sc_monitored_cpu_psi", LEGACY_HELP))
-        ),
-        Resource::Memory => names!(
-            "memory",
-            Some(("cgroup_monitor_sc_monitored_mem_psi", LEGACY_HELP))
-        ),
-        Resource::Io => names!(
-            "io",
-            Some(("cgroup_monitor_sc_monitored_io_psi", LEGACY_HELP))
-        ),
+        Resource::Cpu => names!("cpu", legacy!("cgroup_monitor_sc_monitored_cpu_psi")),
+        Resource::Memory => names!("memory", legacy!("cgroup_monitor_sc_monitored_mem_psi")),
+        Resource::Io => names!("io", legacy!("cgroup_monitor_sc_monitored_io_psi")),
         Resource::Irq => names!("irq", None),
     }
 }
@@ -300,6 +441,20 @@ const WINDOWS: [&str; 3] = ["10s", "60s", "300s"];
 fn averages(r: &Record) -> [Percent; 3] {
     [r.avg10, r.avg60, r.avg300]
 }
+
+const AVAILABLE: Known = known!(
+    "psi_pressure_available",
+    gauge,
+    "Whether the resource's pressure could be read (1) or not (0; see psi_read_errors_total)"
+);
+
+/// `psi_pressure_available{resource="..."} `, by [`Resource::index`].
+const AVAILABLE_PREFIX: [&str; 4] = [
+    "psi_pressure_available{resource=\"cpu\"} ",
+    "psi_pressure_available{resource=\"memory\"} ",
+    "psi_pressure_available{resource=\"io\"} ",
+    "psi_pressure_available{resource=\"irq\"} ",
+];
 
 /// Writes the pressure families of `targets`: for each resource the standard
 /// counters, the averages, the legacy gauges and (cpu) the throttling
@@ -313,60 +468,51 @@ pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Sna
             if !targets.iter().any(|t| present(&t)) {
                 continue;
             }
-            if families.standard {
-                enc.family(
-                    names.seconds[idx],
-                    MetricType::Counter,
-                    names.seconds_help[idx],
-                );
+            if families.standard
+                && let Some((family, prefix)) = names.seconds.get(idx)
+            {
+                enc.header(family.header);
                 for t in targets {
                     if let Some(r) = t.record(resource, line) {
-                        enc.sample(names.seconds[idx], t.labels, &[], Value::Seconds(r.total));
+                        let v = Value::Seconds(r.total);
+                        enc.known(prefix, family.name, t.labels, &[], v);
                     }
                 }
             }
-            if families.averages {
-                enc.family(names.ratio[idx], MetricType::Gauge, names.ratio_help[idx]);
+            if families.averages
+                && let Some((family, prefixes)) = names.ratio.get(idx)
+            {
+                enc.header(family.header);
                 for t in targets {
                     if let Some(r) = t.record(resource, line) {
-                        for (window, avg) in WINDOWS.iter().zip(averages(r)) {
-                            enc.sample(
-                                names.ratio[idx],
-                                t.labels,
-                                &[("window", window)],
-                                Value::Ratio(avg),
-                            );
+                        for ((window, prefix), avg) in WINDOWS.iter().zip(prefixes).zip(averages(r))
+                        {
+                            let extra = [("window", *window)];
+                            enc.known(prefix, family.name, t.labels, &extra, Value::Ratio(avg));
                         }
                     }
                 }
             }
         }
         if families.legacy
-            && let Some((name, help)) = names.legacy
+            && let Some((family, prefixes)) = &names.legacy
         {
-            write_legacy(enc, name, help, resource, targets);
+            write_legacy(enc, family, prefixes, resource, targets);
         }
         if resource == Resource::Cpu && families.throttling {
             write_throttling(enc, targets);
         }
     }
-    enc.family(
-        "psi_pressure_available",
-        MetricType::Gauge,
-        "Whether the resource's pressure could be read (1) or not (0; see psi_read_errors_total)",
-    );
+    enc.header(AVAILABLE.header);
     for t in targets {
-        for resource in Resource::ALL {
+        for (resource, prefix) in Resource::ALL.into_iter().zip(AVAILABLE_PREFIX) {
             let ok = t
                 .pressure
                 .get(resource.index())
                 .is_some_and(Option::is_some);
-            enc.sample(
-                "psi_pressure_available",
-                t.labels,
-                &[("resource", resource.name())],
-                Value::Int(u64::from(ok)),
-            );
+            let extra = [("resource", resource.name())];
+            let v = Value::Int(u64::from(ok));
+            enc.known(prefix, AVAILABLE.name, t.labels, &extra, v);
         }
     }
 }
@@ -374,8 +520,8 @@ pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Sna
 /// The Go sidecar's gauges: percent as the kernel prints it, total in µs.
 fn write_legacy(
     enc: &mut Encoder<'_>,
-    name: &str,
-    help: &str,
+    family: &Known,
+    prefixes: &[[&'static str; 4]; 2],
     resource: Resource,
     targets: &[Snapshot<'_>],
 ) {
@@ -385,25 +531,18 @@ fn write_legacy(
     if !any {
         return;
     }
-    enc.family(name, MetricType::Gauge, help);
+    enc.header(family.header);
     for t in targets {
-        for line in Line::ALL {
-            if let Some(r) = t.record(resource, line) {
-                let ty = ("type", line.name());
-                for (window, avg) in WINDOWS.iter().zip(averages(r)) {
-                    enc.sample(
-                        name,
-                        t.labels,
-                        &[ty, ("window", window)],
-                        Value::Percent(avg),
-                    );
-                }
-                enc.sample(
-                    name,
-                    t.labels,
-                    &[ty, ("window", "total")],
-                    Value::Int(r.total),
-                );
+        for (line, prefixes) in Line::ALL.into_iter().zip(prefixes) {
+            let Some(r) = t.record(resource, line) else {
+                continue;
+            };
+            let ty = ("type", line.name());
+            let values = averages(r).map(Value::Percent);
+            let values = [values[0], values[1], values[2], Value::Int(r.total)];
+            let windows = [WINDOWS[0], WINDOWS[1], WINDOWS[2], "total"];
+            for ((window, prefix), v) in windows.into_iter().zip(prefixes).zip(values) {
+                enc.known(prefix, family.name, t.labels, &[ty, ("window", window)], v);
             }
         }
     }
@@ -411,32 +550,44 @@ fn write_legacy(
 
 fn write_throttling(enc: &mut Encoder<'_>, targets: &[Snapshot<'_>]) {
     type Pick = fn(&CpuStat) -> Option<u64>;
-    let families: [(&str, &str, Pick, bool); 3] = [
+    let families: [(Known, &str, Pick, bool); 3] = [
         (
-            "psi_cpu_throttled_seconds_total",
-            "Time in seconds the cgroup was throttled by cpu.max (cpu.stat throttled_usec): cpu pressure that is really throttling",
+            known!(
+                "psi_cpu_throttled_seconds_total",
+                counter,
+                "Time in seconds the cgroup was throttled by cpu.max (cpu.stat throttled_usec): cpu pressure that is really throttling"
+            ),
+            "psi_cpu_throttled_seconds_total ",
             |s| s.throttled_usec,
             true,
         ),
         (
-            "psi_cpu_throttled_periods_total",
-            "Enforcement periods in which the cgroup was throttled (cpu.stat nr_throttled)",
+            known!(
+                "psi_cpu_throttled_periods_total",
+                counter,
+                "Enforcement periods in which the cgroup was throttled (cpu.stat nr_throttled)"
+            ),
+            "psi_cpu_throttled_periods_total ",
             |s| s.nr_throttled,
             false,
         ),
         (
-            "psi_cpu_periods_total",
-            "Enforcement periods that have elapsed (cpu.stat nr_periods)",
+            known!(
+                "psi_cpu_periods_total",
+                counter,
+                "Enforcement periods that have elapsed (cpu.stat nr_periods)"
+            ),
+            "psi_cpu_periods_total ",
             |s| s.nr_periods,
             false,
         ),
     ];
-    for (name, help, pick, micros) in families {
+    for (family, prefix, pick, micros) in families {
         let value = |t: &Snapshot<'_>| t.cpu_stat.as_ref().and_then(pick);
         if !targets.iter().any(|t| value(t).is_some()) {
             continue;
         }
-        enc.family(name, MetricType::Counter, help);
+        enc.header(family.header);
         for t in targets {
             if let Some(v) = value(t) {
                 let v = if micros {
@@ -444,7 +595,7 @@ fn write_throttling(enc: &mut Encoder<'_>, targets: &[Snapshot<'_>]) {
                 } else {
                     Value::Int(v)
                 };
-                enc.sample(name, t.labels, &[], v);
+                enc.known(prefix, family.name, t.labels, &[], v);
             }
         }
     }
@@ -553,6 +704,54 @@ mod tests {
         assert!(!t.contains("_ratio"), "{t}");
         assert!(!t.contains("cgroup_monitor"), "{t}");
         assert!(t.contains("psi_pressure_available"));
+    }
+
+    /// Every target readable, with throttling: every family and sample.
+    fn everything<'a>(labels: &'a [(&'a str, &'a str)]) -> Snapshot<'a> {
+        let p = crate::parse(FILE).expect("valid");
+        Snapshot {
+            labels,
+            pressure: [Some(p); 4],
+            cpu_stat: Some(crate::cpu_stat::parse(
+                b"nr_periods 10\nnr_throttled 3\nthrottled_usec 1500000\n",
+            )),
+            system: false,
+        }
+    }
+
+    #[test]
+    fn known_prefixes_write_what_sample_writes() {
+        // A target with a label goes through `sample`, one without through
+        // the prefixes rendered when compiling; less the label, the same text.
+        let fast = text(|e| write_pressure(e, &Families::default(), &[everything(&[])]));
+        let slow = text(|e| write_pressure(e, &Families::default(), &[everything(&[("x", "y")])]));
+        assert_eq!(slow.replace("{x=\"y\"}", "").replace("x=\"y\",", ""), fast);
+        for sample in [
+            "psi_irq_stalled_ratio{window=\"300s\"} 0.0225\n",
+            "cgroup_monitor_sc_monitored_mem_psi{type=\"full\",window=\"total\"} 98765432\n",
+            "psi_cpu_throttled_seconds_total 1.5\n",
+            "psi_pressure_available{resource=\"irq\"} 1\n",
+        ] {
+            assert!(fast.contains(sample), "{sample} in {fast}");
+        }
+    }
+
+    #[test]
+    fn known_headers_are_what_family_writes() {
+        let all = text(|e| write_pressure(e, &Families::default(), &[everything(&[])]));
+        let headers: Vec<&str> = all.lines().filter(|l| l.starts_with('#')).collect();
+        assert_eq!(headers.len() % 2, 0);
+        for pair in headers.chunks(2) {
+            let (help, ty) = (pair[0], pair[1]);
+            let name = help.split(' ').nth(2).expect("name");
+            let text_of_help = help.splitn(4, ' ').nth(3).expect("help");
+            let kind = match ty.rsplit(' ').next() {
+                Some("counter") => MetricType::Counter,
+                _ => MetricType::Gauge,
+            };
+            let again = text(|e| e.family(name, kind, text_of_help));
+            assert_eq!(again, format!("{help}\n{ty}\n"));
+        }
     }
 
     #[test]

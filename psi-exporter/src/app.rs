@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use psi_core::Resource;
-use psi_core::expose::{self, Encoder, Families, MetricType, Snapshot, Value};
+use psi_core::expose::{self, Encoder, Families, Snapshot, Value};
 use psi_core::json;
 
 use crate::target::{Mode, Readings, Target};
@@ -93,11 +93,11 @@ impl App {
         let mut enc = Encoder::new(&mut buf);
         expose::write_pressure(&mut enc, &self.families, &[snapshot]);
         self.write_own(&mut enc, up);
-        enc.family(
+        enc.header(psi_core::header!(
             "psi_exporter_scrape_duration_seconds",
-            MetricType::Gauge,
-            "Time this scrape took to read the target and write the metrics",
-        );
+            gauge,
+            "Time this scrape took to read the target and write the metrics"
+        ));
         let took = start.elapsed().as_secs_f64();
         enc.sample(
             "psi_exporter_scrape_duration_seconds",
@@ -113,11 +113,11 @@ impl App {
 
     /// The exporter's own families: errors, target, scrapes, build.
     fn write_own(&self, enc: &mut Encoder<'_>, up: bool) {
-        enc.family(
+        enc.header(psi_core::header!(
             "psi_read_errors_total",
-            MetricType::Counter,
-            "Failed reads of a pressure file, by resource and reason (unsupported, disabled, gone, permission, io, parse)",
-        );
+            counter,
+            "Failed reads of a pressure file, by resource and reason (unsupported, disabled, gone, permission, io, parse)"
+        ));
         for resource in Resource::ALL {
             for (reason, &n) in REASONS.iter().zip(&self.read_errors[resource.index()]) {
                 if n > 0 {
@@ -126,18 +126,18 @@ impl App {
                 }
             }
         }
-        enc.family(
+        enc.header(psi_core::header!(
             "psi_target_up",
-            MetricType::Gauge,
-            "Whether the monitored target is known and at least one of its pressure files was read",
-        );
+            gauge,
+            "Whether the monitored target is known and at least one of its pressure files was read"
+        ));
         enc.sample("psi_target_up", &[], &[], Value::Int(u64::from(up)));
         if let Some(current) = self.target.current() {
-            enc.family(
+            enc.header(psi_core::header!(
                 "psi_target_info",
-                MetricType::Gauge,
-                "The monitored target: how it was chosen, its directory and its processes",
-            );
+                gauge,
+                "The monitored target: how it was chosen, its directory and its processes"
+            ));
             let path = current.path.to_string_lossy();
             let pids = pid_list(&current.pids);
             let labels = [
@@ -148,20 +148,20 @@ impl App {
             enc.sample("psi_target_info", &labels, &[], Value::Int(1));
         }
         if matches!(self.target.mode(), Mode::Discover(_)) {
-            enc.family(
+            enc.header(psi_core::header!(
                 "psi_target_discoveries_total",
-                MetricType::Counter,
-                "Times the monitored container was found by its pid_flag (it restarts: this rises)",
-            );
+                counter,
+                "Times the monitored container was found by its pid_flag (it restarts: this rises)"
+            ));
             let n = self.target.discoveries;
             enc.sample("psi_target_discoveries_total", &[], &[], Value::Int(n));
         }
         if !self.triggers.is_empty() {
-            enc.family(
-                "psi_trigger_events_total",
-                MetricType::Counter,
-                "Kernel PSI trigger events on the target, by trigger (resource, line, stall, window)",
-            );
+            enc.header(psi_core::header!(
+            "psi_trigger_events_total",
+            counter,
+            "Kernel PSI trigger events on the target, by trigger (resource, line, stall, window)"
+        ));
             let mut armed = Vec::new();
             for (spec, is_armed, fired) in self.triggers.counts() {
                 let spec = spec.to_string();
@@ -173,32 +173,32 @@ impl App {
                 );
                 armed.push((spec, is_armed));
             }
-            enc.family(
+            enc.header(psi_core::header!(
                 "psi_trigger_armed",
-                MetricType::Gauge,
-                "Whether the trigger is registered with the kernel on the current target",
-            );
+                gauge,
+                "Whether the trigger is registered with the kernel on the current target"
+            ));
             for (spec, is_armed) in &armed {
                 let v = Value::Int(u64::from(*is_armed));
                 enc.sample("psi_trigger_armed", &[("trigger", spec)], &[], v);
             }
         }
-        enc.family(
+        enc.header(psi_core::header!(
             "psi_exporter_scrapes_total",
-            MetricType::Counter,
-            "Requests for /metrics served",
-        );
+            counter,
+            "Requests for /metrics served"
+        ));
         enc.sample(
             "psi_exporter_scrapes_total",
             &[],
             &[],
             Value::Int(self.scrapes),
         );
-        enc.family(
+        enc.header(psi_core::header!(
             "psi_exporter_build_info",
-            MetricType::Gauge,
-            "The exporter's version, always 1",
-        );
+            gauge,
+            "The exporter's version, always 1"
+        ));
         let version = [("version", env!("CARGO_PKG_VERSION"))];
         enc.sample("psi_exporter_build_info", &version, &[], Value::Int(1));
     }

@@ -1,0 +1,66 @@
+//! Writing the pressure families of one target in the text exposition format,
+//! as the exporter does at every scrape.
+//!
+//! `cargo bench -p psi-benches --bench expose`; see BENCHMARKS.md for figures.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use psi_core::Resource;
+use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
+
+const CPU: &[u8] = b"some avg10=0.03 avg60=0.10 avg300=0.11 total=1314493452\n\
+                     full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+const MEMORY: &[u8] = b"some avg10=0.00 avg60=0.00 avg300=0.00 total=17299214\n\
+                        full avg10=0.00 avg60=0.00 avg300=0.00 total=11511729\n";
+const IO: &[u8] = b"some avg10=0.12 avg60=1.05 avg300=10.50 total=123456789\n\
+                    full avg10=0.00 avg60=0.50 avg300=2.25 total=98765432\n";
+
+fn snapshot<'a>(labels: &'a [(&'a str, &'a str)], system: bool) -> Snapshot<'a> {
+    let mut pressure = [None; 4];
+    for (resource, file) in [
+        (Resource::Cpu, CPU),
+        (Resource::Memory, MEMORY),
+        (Resource::Io, IO),
+    ] {
+        pressure[resource.index()] = psi_core::parse(file).ok();
+    }
+    Snapshot {
+        labels,
+        pressure,
+        cpu_stat: None,
+        system,
+    }
+}
+
+fn expose(c: &mut Criterion) {
+    let mut g = c.benchmark_group("expose");
+    let families = Families::default();
+    let mut out = Vec::with_capacity(16 * 1024);
+    // The exporter's system and sidecar modes: no target labels.
+    let system = [snapshot(&[], true)];
+    g.bench_function("system", |b| {
+        b.iter(|| {
+            out.clear();
+            write_pressure(&mut Encoder::new(&mut out), &families, black_box(&system));
+            out.len()
+        });
+    });
+    // A node-wide exporter: every sample carries the cgroup's labels.
+    let labels = [
+        ("cgroup", "/kubepods/burstable/pod1234/abcdef"),
+        ("container", "app"),
+    ];
+    let labelled = [snapshot(&labels, false)];
+    g.bench_function("labelled", |b| {
+        b.iter(|| {
+            out.clear();
+            write_pressure(&mut Encoder::new(&mut out), &families, black_box(&labelled));
+            out.len()
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, expose);
+criterion_main!(benches);
