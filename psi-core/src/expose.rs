@@ -26,7 +26,7 @@
 //! ```
 
 use crate::cpu_stat::CpuStat;
-use crate::fmt::{self, MAX_LEN};
+use crate::fmt::Fixed;
 use crate::{Line, Percent, Pressure, Record, Resource};
 
 /// The content type of the text exposition format.
@@ -165,45 +165,42 @@ impl<'a> Encoder<'a> {
         }
     }
 
-    /// The value and the newline, in one copy.
+    /// The value and the newline, written straight into the buffer: going
+    /// through a stack buffer would copy bytes just stored one at a time
+    /// with wide loads, which wait for those stores (no store forwarding).
     fn value_line(&mut self, value: Value) {
-        // The number ends at byte MAX_LEN; a percent's two decimals and the
-        // newline follow it.
-        let mut line = [0u8; MAX_LEN + 4];
-        let Some((number, tail)) = line.split_first_chunk_mut::<MAX_LEN>() else {
-            return;
-        };
-        let (n, tail_len) = match value {
-            Value::Int(v) => (fmt::fixed(v, 0, 0, number).len(), 0),
-            Value::Seconds(us) => (
-                fmt::fixed(us / 1_000_000, us % 1_000_000, 6, number).len(),
-                0,
-            ),
+        let number = match value {
+            Value::Int(v) => Fixed::new(v, 0, 0),
+            Value::Seconds(us) => Fixed::new(us / 1_000_000, us % 1_000_000, 6),
             Value::Ratio(p) => {
                 let h = u64::from(p.hundredths());
-                (fmt::fixed(h / 10_000, h % 10_000, 4, number).len(), 0)
+                Fixed::new(h / 10_000, h % 10_000, 4)
             }
             Value::Percent(p) => {
                 let h = p.hundredths();
-                let n = fmt::fixed(u64::from(h / 100), 0, 0, number).len();
-                if let Some(decimals) = tail.first_chunk_mut::<3>() {
-                    *decimals = [b'.', b'0' + (h % 100 / 10) as u8, b'0' + (h % 10) as u8];
-                }
-                (n, 3)
+                self.number(Fixed::new(u64::from(h / 100), 0, 0));
+                let decimals = [b'0' + (h % 100 / 10) as u8, b'0' + (h % 10) as u8];
+                self.out
+                    .extend_from_slice(&[b'.', decimals[0], decimals[1], b'\n']);
+                return;
             }
             Value::Float(v) => {
                 self.float(v);
-                self.put(b"\n");
+                self.out.push(b'\n');
                 return;
             }
         };
-        if let Some(newline) = tail.get_mut(tail_len) {
-            *newline = b'\n';
+        self.number(number);
+        self.out.push(b'\n');
+    }
+
+    /// Appends a number, written in place in the buffer.
+    fn number(&mut self, number: Fixed) {
+        let start = self.out.len();
+        self.out.resize(start + number.len(), b'0');
+        if let Some(room) = self.out.get_mut(start..) {
+            number.write(room);
         }
-        self.put(
-            line.get(MAX_LEN - n..=MAX_LEN + tail_len)
-                .unwrap_or_default(),
-        );
     }
 
     fn float(&mut self, v: f64) {

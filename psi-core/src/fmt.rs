@@ -51,34 +51,67 @@ fn ascii(bytes: &[u8]) -> &str {
 
 /// Writes `int.frac`, where `frac` has `places` digits, dropping trailing
 /// zeros, at the end of `buf`, and returns the bytes written.
-pub(crate) fn fixed(int: u64, mut frac: u64, mut places: u32, buf: &mut Buf) -> &[u8] {
-    let mut pos = buf.len();
-    if frac == 0 {
-        places = 0;
+pub(crate) fn fixed(int: u64, frac: u64, places: u32, buf: &mut Buf) -> &[u8] {
+    let number = Fixed::new(int, frac, places);
+    let start = MAX_LEN - number.len();
+    let out = buf.get_mut(start..).unwrap_or_default();
+    number.write(out);
+    out
+}
+
+/// A number `int.frac` with its trailing zeros dropped, ready to be written
+/// into exactly [`len`](Self::len) bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fixed {
+    int: u64,
+    frac: u64,
+    places: u32,
+}
+
+impl Fixed {
+    /// `int.frac`, where `frac` has `places` digits (at most 19).
+    pub(crate) fn new(int: u64, mut frac: u64, mut places: u32) -> Fixed {
+        if frac == 0 {
+            places = 0;
+        }
+        while places > 0 && frac.is_multiple_of(10) {
+            frac /= 10;
+            places -= 1;
+        }
+        Fixed { int, frac, places }
     }
-    while places > 0 && frac.is_multiple_of(10) {
-        frac /= 10;
-        places -= 1;
+
+    /// How many bytes the number takes (at most [`MAX_LEN`]).
+    pub(crate) fn len(&self) -> usize {
+        let int = self.int.checked_ilog10().map_or(1, |l| l as usize + 1);
+        match self.places {
+            0 => int,
+            p => int + 1 + p as usize,
+        }
     }
-    if places > 0 {
-        for _ in 0..places {
-            pos -= 1;
-            buf[pos] = b'0' + (frac % 10) as u8;
+
+    /// Writes the number into `out`, which must be [`len`](Self::len) bytes
+    /// long, last digit first.
+    pub(crate) fn write(self, out: &mut [u8]) {
+        let mut digits = out.iter_mut().rev();
+        let mut frac = self.frac;
+        for _ in 0..self.places {
+            if let Some(d) = digits.next() {
+                *d = b'0' + (frac % 10) as u8;
+            }
             frac /= 10;
         }
-        pos -= 1;
-        buf[pos] = b'.';
-    }
-    let mut int = int;
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (int % 10) as u8;
-        int /= 10;
-        if int == 0 {
-            break;
+        if self.places > 0
+            && let Some(d) = digits.next()
+        {
+            *d = b'.';
+        }
+        let mut int = self.int;
+        for d in digits {
+            *d = b'0' + (int % 10) as u8;
+            int /= 10;
         }
     }
-    buf.get(pos..).unwrap_or_default()
 }
 
 /// Displays microseconds as exact seconds: `Seconds(1_500_000)` is `1.5`.
