@@ -174,18 +174,7 @@ mod fast {
         let (avg10, s) = average::<15>(s, AVG10, SEVEN)?;
         let (avg60, s) = average::<15>(s, AVG60, SEVEN)?;
         let (avg300, s) = average::<16>(s, AVG300, u64::MAX)?;
-        let (total, s) = total(tag(s, TOTAL, SEVEN, 7)?)?;
-        let rest = match s {
-            [] => s,
-            [b'\n', rest @ ..] | [b'\r', b'\n', rest @ ..] => rest,
-            [b'\r'] => &[],
-            // Fields a later kernel may add: skipped to the end of the line.
-            [b' ', tail @ ..] => match memchr(b'\n', tail) {
-                Some(i) => tail.get(i + 1..)?,
-                None => &[],
-            },
-            _ => return None,
-        };
+        let (total, rest) = total(tag(s, TOTAL, SEVEN, 7)?)?;
         Some((
             Record {
                 avg10,
@@ -284,11 +273,13 @@ mod fast {
         lo.wrapping_add(hi) >> 32
     }
 
-    /// Up to 19 digits, which cannot overflow a `u64`, then the end of the
-    /// line, a space or the end of the input: eight at a time while there
-    /// are eight, then one at a time. The next line's address depends on
-    /// where this number ends; found by predicted branches rather than by
-    /// arithmetic on the loaded bytes, it does not wait for them.
+    /// `total`: up to 19 digits, which cannot overflow a `u64`, then the end
+    /// of the line (or of the input, or unknown fields up to it); returns
+    /// the value and the input after the line. Digits go eight at a time
+    /// while there are eight, then one at a time: the next line's address
+    /// depends on where this number ends, and found by predicted branches
+    /// rather than by arithmetic on the loaded bytes, it does not wait for
+    /// them.
     #[inline(always)]
     fn total(mut s: &[u8]) -> Option<(u64, &[u8])> {
         let mut value: u64 = 0;
@@ -312,14 +303,21 @@ mod fast {
             value = value * 10 + u64::from(d);
             i += 1;
         }
-        end(n + i, value, s.get(i..)?)
-    }
-
-    /// `total`'s value, if it had digits and ends where a value may end.
-    #[inline(always)]
-    fn end(digits: usize, value: u64, rest: &[u8]) -> Option<(u64, &[u8])> {
-        let ends = matches!(rest.first(), None | Some(b'\n' | b'\r' | b' '));
-        (digits > 0 && ends).then_some((value, rest))
+        if n + i == 0 {
+            return None;
+        }
+        let rest = match s.get(i..)? {
+            [] => &[],
+            [b'\n', rest @ ..] | [b'\r', b'\n', rest @ ..] => rest,
+            [b'\r'] => &[],
+            // Fields a later kernel may add: skipped to the end of the line.
+            [b' ', tail @ ..] => match memchr(b'\n', tail) {
+                Some(i) => tail.get(i + 1..)?,
+                None => &[],
+            },
+            _ => return None,
+        };
+        Some((value, rest))
     }
 }
 
