@@ -68,24 +68,49 @@ pub enum Value {
 /// A family's `# HELP` and `# TYPE` lines, rendered when compiling, for
 /// [`Encoder::header`]: `header!("name", counter, "help")` or
 /// `header!("name", gauge, "help")`. The name and help must be string
-/// literals (or `concat!` of them), the help one line with no backslash:
-/// [`Encoder::family`] would escape nothing in it.
+/// literals (or `concat!` of them) with no backslash and no newline, so that
+/// [`Encoder::family`] would escape nothing in them; anything else does not
+/// compile.
+///
+/// ```
+/// let h = psi_core::header!("jobs_total", counter, "Jobs run");
+/// assert_eq!(h, "# HELP jobs_total Jobs run\n# TYPE jobs_total counter\n");
+/// ```
+///
+/// ```compile_fail
+/// let h = psi_core::header!("jobs_total", counter, "Jobs\nrun");
+/// ```
 #[macro_export]
 macro_rules! header {
     ($name:expr, counter, $help:expr) => {
-        concat!(
-            "# HELP ",
-            $name,
-            " ",
-            $help,
-            "\n# TYPE ",
-            $name,
-            " counter\n"
-        )
+        $crate::header!(@render $name, "counter", $help)
     };
     ($name:expr, gauge, $help:expr) => {
-        concat!("# HELP ", $name, " ", $help, "\n# TYPE ", $name, " gauge\n")
+        $crate::header!(@render $name, "gauge", $help)
     };
+    (@render $name:expr, $kind:literal, $help:expr) => {{
+        const _: () = assert!(
+            $crate::expose::plain($name) && $crate::expose::plain($help),
+            "a header! name or help text would need escaping"
+        );
+        concat!("# HELP ", $name, " ", $help, "\n# TYPE ", $name, " ", $kind, "\n")
+    }};
+}
+
+/// True when `text` has no backslash and no newline: it goes into a
+/// `# HELP` line as it is. [`header!`] checks its texts with it when
+/// compiling.
+#[doc(hidden)]
+pub const fn plain(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' || bytes[i] == b'\n' {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Writes the text exposition format into a `Vec<u8>` the caller reuses.

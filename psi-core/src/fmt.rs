@@ -51,10 +51,14 @@ fn ascii(bytes: &[u8]) -> &str {
 
 /// Writes `int.frac`, where `frac` has `places` digits, dropping trailing
 /// zeros, at the end of `buf`, and returns the bytes written.
+/// Every caller's number fits (at most 21 bytes, `seconds(u64::MAX)`); one
+/// that did not would come out empty rather than panic.
 pub(crate) fn fixed(int: u64, frac: u64, places: u32, buf: &mut Buf) -> &[u8] {
     let number = Fixed::new(int, frac, places);
-    let start = MAX_LEN - number.len();
-    let out = buf.get_mut(start..).unwrap_or_default();
+    let out = MAX_LEN
+        .checked_sub(number.len())
+        .and_then(|start| buf.get_mut(start..))
+        .unwrap_or_default();
     number.write(out);
     out
 }
@@ -69,7 +73,8 @@ pub(crate) struct Fixed {
 }
 
 impl Fixed {
-    /// `int.frac`, where `frac` has `places` digits (at most 19).
+    /// `int.frac`, where `frac` has `places` digits (`frac` below 10 to the
+    /// `places`).
     pub(crate) fn new(int: u64, mut frac: u64, mut places: u32) -> Fixed {
         if frac == 0 {
             places = 0;
@@ -81,7 +86,8 @@ impl Fixed {
         Fixed { int, frac, places }
     }
 
-    /// How many bytes the number takes (at most [`MAX_LEN`]).
+    /// How many bytes the number takes: up to 20 digits, then a point and
+    /// `places` digits if `frac` is not zero.
     pub(crate) fn len(&self) -> usize {
         let int = self.int.checked_ilog10().map_or(1, |l| l as usize + 1);
         match self.places {

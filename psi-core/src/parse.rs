@@ -217,6 +217,7 @@ mod fast {
     /// at the start of `w`; `None` unless every byte is what it should be.
     #[inline(always)]
     fn fixed<const W: usize>(w: u64) -> Option<u32> {
+        const { assert!(W >= 1 && W <= 3, "an average has 1 to 3 whole digits") };
         // The template `0`×W `.00 `, and what to add to each byte of `w` xor
         // the template so that a wrong byte sets its high bit: digit places
         // may hold 0 to 9, the dot's and the space's only 0. A byte that

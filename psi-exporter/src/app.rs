@@ -158,10 +158,10 @@ impl App {
         }
         if !self.triggers.is_empty() {
             enc.header(psi_core::header!(
-            "psi_trigger_events_total",
-            counter,
-            "Kernel PSI trigger events on the target, by trigger (resource, line, stall, window)"
-        ));
+                "psi_trigger_events_total",
+                counter,
+                "Kernel PSI trigger events on the target, by trigger (resource, line, stall, window)"
+            ));
             let mut armed = Vec::new();
             for (spec, is_armed, fired) in self.triggers.counts() {
                 let spec = spec.to_string();
