@@ -5,7 +5,10 @@
 //! values and printing numbers with the exact writers of [`crate::fmt`]: a
 //! scrape that reuses its `Vec<u8>` allocates nothing once the buffer has
 //! grown to size. [`write_pressure`] writes the pressure families of any
-//! number of targets, each family's header once.
+//! number of targets, each family's header once. A family whose name and
+//! help are known when compiling can have its header rendered then, with
+//! [`header!`](crate::header), and written with [`Encoder::header`] in one
+//! copy.
 //!
 //! ```
 //! use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
