@@ -37,28 +37,25 @@ fn expose(c: &mut Criterion) {
     let mut g = c.benchmark_group("expose");
     let families = Families::default();
     let mut out = Vec::with_capacity(16 * 1024);
-    // The exporter's system and sidecar modes: no target labels.
-    let system = [snapshot(&[], true)];
-    g.bench_function("system", |b| {
-        b.iter(|| {
-            out.clear();
-            write_pressure(&mut Encoder::new(&mut out), &families, black_box(&system));
-            out.len()
-        });
-    });
-    // A node-wide exporter: every sample carries the cgroup's labels.
+    // The exporter's system and sidecar modes: no target labels; and a
+    // node-wide exporter, whose every sample carries the cgroup's labels.
     let labels = [
         ("cgroup", "/kubepods/burstable/pod1234/abcdef"),
         ("container", "app"),
     ];
-    let labelled = [snapshot(&labels, false)];
-    g.bench_function("labelled", |b| {
-        b.iter(|| {
-            out.clear();
-            write_pressure(&mut Encoder::new(&mut out), &families, black_box(&labelled));
-            out.len()
+    for (name, target) in [
+        ("system", snapshot(&[], true)),
+        ("labelled", snapshot(&labels, false)),
+    ] {
+        let targets = [target];
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                write_pressure(&mut Encoder::new(&mut out), &families, black_box(&targets));
+                out.len()
+            });
         });
-    });
+    }
     g.finish();
 }
 

@@ -39,25 +39,17 @@ fn parse(c: &mut Criterion) {
 /// (and its 8 KiB buffer) is added to its cost. It needs both lines, so the
 /// one-line cpu file is not compared (procfs-core rejects it).
 fn versus_procfs(c: &mut Criterion) {
-    let mut g = c.benchmark_group("typical");
-    g.throughput(Throughput::Bytes(TYPICAL.len() as u64));
-    g.bench_function("psi-core", |b| {
-        b.iter(|| psi_core::parse(black_box(TYPICAL)));
-    });
-    g.bench_function("procfs-core", |b| {
-        b.iter(|| CpuPressure::from_buf_read(black_box(TYPICAL)));
-    });
-    g.finish();
-
-    let mut g = c.benchmark_group("max-values");
-    g.throughput(Throughput::Bytes(MAX_VALUES.len() as u64));
-    g.bench_function("psi-core", |b| {
-        b.iter(|| psi_core::parse(black_box(MAX_VALUES)));
-    });
-    g.bench_function("procfs-core", |b| {
-        b.iter(|| CpuPressure::from_buf_read(black_box(MAX_VALUES)));
-    });
-    g.finish();
+    for (group, input) in [("typical", TYPICAL), ("max-values", MAX_VALUES)] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function("psi-core", |b| {
+            b.iter(|| psi_core::parse(black_box(input)));
+        });
+        g.bench_function("procfs-core", |b| {
+            b.iter(|| CpuPressure::from_buf_read(black_box(input)));
+        });
+        g.finish();
+    }
 }
 
 fn decimal(c: &mut Criterion) {
