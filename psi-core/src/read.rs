@@ -220,20 +220,28 @@ pub(crate) fn is_cgroup_file(path: &Path) -> bool {
 /// the path may run through another container's root, where a FIFO or a
 /// device in place of a pressure file must not hang or fool the reader.
 fn open(path: &Path) -> Result<File, ReadError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(|e| open_error(path, e))?;
+    let file = open_nonblocking(path).map_err(|e| open_error(path, e))?;
     let meta = file.metadata().map_err(|e| read_error(path, e))?;
     if !meta.is_file() {
         return Err(ReadError::Io {
             path: path.to_owned(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            source: not_regular(),
         });
     }
     Ok(file)
+}
+
+/// Opens `path` to read with `O_NONBLOCK`: a FIFO does not hang the open.
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+}
+
+fn not_regular() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
 /// Explains a failed `open`.
@@ -279,7 +287,14 @@ fn missing(path: PathBuf) -> ReadError {
         return ReadError::Unsupported { path };
     };
     let mut buf = [0u8; 8];
-    match File::open(dir.join("cgroup.pressure")).and_then(|mut f| f.read(&mut buf)) {
+    // Read like the pressure files: what is there may not be a regular file.
+    let read = open_nonblocking(&dir.join("cgroup.pressure")).and_then(|mut f| {
+        if !f.metadata()?.is_file() {
+            return Err(not_regular());
+        }
+        f.read(&mut buf)
+    });
+    match read {
         Ok(n) if buf.get(..n).is_some_and(|b| b.trim_ascii() == b"0") => ReadError::Disabled {
             path,
             by: DisabledBy::CgroupPressure,
@@ -563,6 +578,23 @@ mod tests {
         assert_eq!(e.reason(), "io");
         let source = std::error::Error::source(&e).map(ToString::to_string);
         assert_eq!(source.as_deref(), Some("not a regular file"));
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_cgroup_pressure_does_not_hang_the_explanation() {
+        // cpu.pressure is missing, so the reader looks at cgroup.pressure to
+        // say why; a FIFO there must not block that open (it would forever).
+        let dir = tempfile::tempdir().expect("tempdir");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &dir.path().join("cgroup.pressure"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        let e = cgroup(dir.path(), Resource::Cpu).expect_err("no cpu.pressure");
+        assert!(matches!(e, ReadError::Unsupported { .. }), "{e:?}");
     }
 
     #[test]

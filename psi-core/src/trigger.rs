@@ -424,12 +424,14 @@ impl Monitor {
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<Event>, TriggerError> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
+            // Nothing armed and no deadline: a poll on no descriptors would
+            // never return.
+            if self.armed.is_empty() && deadline.is_none() {
+                return Ok(Vec::new());
+            }
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let events = self.poll_once(remaining)?;
             if !events.is_empty() || remaining.is_some_and(|r| r.is_zero()) {
-                return Ok(events);
-            }
-            if self.armed.is_empty() && deadline.is_none() {
                 return Ok(events);
             }
         }
@@ -479,6 +481,13 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_monitor_returns_at_once_without_a_deadline() {
+        let mut monitor = Monitor::new();
+        assert!(monitor.is_empty());
+        assert_eq!(monitor.wait(None).expect("nothing to wait for").len(), 0);
+    }
 
     #[test]
     fn parses_and_prints_the_human_form() {
