@@ -587,7 +587,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &dir.path().join("cgroup.pressure"),
+            dir.path().join("cgroup.pressure"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
