@@ -12,9 +12,10 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test dependencies"
 need_apt=()
-command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v curl >/dev/null || need_apt+=(curl)
+# libfuzzer-sys builds libFuzzer's C++ sources for the fuzz step.
+command -v g++ >/dev/null || need_apt+=(g++)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -23,13 +24,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "not root: cannot install ${need_apt[*]}; tests needing them skip unless CI=true" >&2
   fi
 fi
-# The prometheus package starts a server on :9090; the tests run their own.
-if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
-  systemctl stop prometheus || true
-fi
-if [ -x deploy/validate.sh ]; then
-  bash deploy/validate.sh --install-only
-fi
+# Prometheus (the server for the end-to-end test, and promtool), the
+# manifest validators.
+bash deploy/validate.sh --install-only
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -52,10 +49,8 @@ cargo test --workspace --all-features --locked 2>&1 | tee "$test_log"
 passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) n += $i } END { print n + 0 }' "$test_log")
 failed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) n += $i } END { print n + 0 }' "$test_log")
 
-if [ -x deploy/validate.sh ]; then
-  step "deploy manifests"
-  bash deploy/validate.sh
-fi
+step "deploy manifests"
+bash deploy/validate.sh
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz smoke runs (${FUZZ_SECONDS}s a target, AddressSanitizer)"

@@ -155,7 +155,7 @@ mod tests {
     use psi_core::expose::Families;
 
     fn app(dir: &std::path::Path) -> Shared {
-        let target = Target::new(Mode::Cgroup(dir.to_owned()), Duration::from_secs(1));
+        let target = Target::new(Mode::Cgroup(dir.to_owned()), Duration::from_secs(1), true);
         let triggers = crate::triggers::Triggers::start(Vec::new()).expect("no thread to start");
         Arc::new(Mutex::new(App::new(target, Families::default(), triggers)))
     }

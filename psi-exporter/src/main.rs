@@ -125,7 +125,7 @@ fn families(cli: &Cli) -> Families {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
     let mode = mode(&cli)?;
-    let mut target = Target::new(mode, cli.rediscover_interval);
+    let mut target = Target::new(mode, cli.rediscover_interval, !cli.no_throttling);
     target.refresh();
     let triggers =
         Triggers::start(cli.triggers.clone()).context("failed to start the trigger thread")?;

@@ -74,14 +74,17 @@ pub struct Target {
     rediscover_interval: Duration,
     last_search: Option<Instant>,
     last_error: Option<String>,
+    /// Whether to keep `cpu.stat` open and read it (off with `--no-throttling`).
+    cpu_stat: bool,
     /// Times a target was found (the first time included).
     pub discoveries: u64,
 }
 
 impl Target {
     /// A target for `mode`; a fixed one is opened at once, a discovered one
-    /// at the first [`refresh`](Self::refresh).
-    pub fn new(mode: Mode, rediscover_interval: Duration) -> Self {
+    /// at the first [`refresh`](Self::refresh). `cpu_stat`: whether a cgroup
+    /// target's `cpu.stat` is read too (for the throttling families).
+    pub fn new(mode: Mode, rediscover_interval: Duration, cpu_stat: bool) -> Self {
         let current = match &mode {
             Mode::System(proc_root) => Some(fixed(
                 proc_root.join("pressure"),
@@ -91,7 +94,7 @@ impl Target {
             Mode::Cgroup(dir) => Some(fixed(
                 dir.clone(),
                 PressureSet::cgroup(dir),
-                Some(CpuStatFile::new(dir)),
+                cpu_stat.then(|| CpuStatFile::new(dir)),
             )),
             Mode::Discover(_) => None,
         };
@@ -101,6 +104,7 @@ impl Target {
             rediscover_interval,
             last_search: None,
             last_error: None,
+            cpu_stat,
             discoveries: 0,
         }
     }
@@ -159,7 +163,7 @@ impl Target {
                 tracing::info!(pids = ?found.pids, cgroup = %found.cgroup.display(), "found the monitored container");
                 self.discoveries += 1;
                 self.last_error = None;
-                self.current = Some(Current::found(found));
+                self.current = Some(Current::found(found, self.cpu_stat));
             }
             Err(e) => self.searched_in_vain(&e),
         }
@@ -205,7 +209,7 @@ fn fixed(path: PathBuf, files: PressureSet, cpu_stat: Option<CpuStatFile>) -> Cu
 }
 
 impl Current {
-    fn found(found: discover::Target) -> Self {
+    fn found(found: discover::Target, cpu_stat: bool) -> Self {
         // pidfds make the liveness check one poll(2) a scrape; where they
         // cannot be had (an old kernel, or pids of a test's fake /proc) the
         // slower flag check is used instead.
@@ -225,7 +229,7 @@ impl Current {
             path: found.cgroup.clone(),
             pids: found.pids.clone(),
             files: PressureSet::cgroup(&found.cgroup),
-            cpu_stat: Some(CpuStatFile::new(&found.cgroup)),
+            cpu_stat: cpu_stat.then(|| CpuStatFile::new(&found.cgroup)),
             found: Some(found),
             pidfds,
         }
@@ -259,4 +263,24 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_stat_is_read_only_when_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n";
+        std::fs::write(dir.path().join("cpu.pressure"), file).expect("cpu.pressure");
+        std::fs::write(dir.path().join("cpu.stat"), "nr_periods 4\n").expect("cpu.stat");
+        for wanted in [true, false] {
+            let mode = Mode::Cgroup(dir.path().to_owned());
+            let mut target = Target::new(mode, Duration::from_secs(1), wanted);
+            let readings = target.read().expect("a fixed target");
+            assert_eq!(readings.cpu_stat.is_some(), wanted);
+            assert!(readings.pressure[Resource::Cpu.index()].is_ok());
+        }
+    }
 }

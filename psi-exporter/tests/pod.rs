@@ -213,7 +213,10 @@ fn without_a_pid_flag_it_exports_the_system() {
         "the system's cpu full line is a fake zero: {body}"
     );
     exporter.signal("TERM").expect("SIGTERM");
-    exporter.wait_timeout(Duration::from_secs(5)).expect("wait");
+    exporter
+        .wait_timeout(Duration::from_secs(5))
+        .expect("wait")
+        .expect("the exporter exits within 5 s of SIGTERM");
     let mut log = String::new();
     std::io::Read::read_to_string(&mut exporter.child.stderr.take().expect("stderr"), &mut log)
         .expect("read log");

@@ -243,16 +243,20 @@ pub struct Process {
 }
 
 impl Process {
-    /// Sends a signal to the process.
+    /// Sends a signal to the process: `TERM`, `INT` or `KILL`.
     pub fn signal(&self, sig: &str) -> io::Result<()> {
-        let status = Command::new("kill")
-            .args([format!("-{sig}"), self.child.id().to_string()])
-            .status()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!("kill -{sig} failed")))
-        }
+        use rustix::process::{Pid, Signal, kill_process};
+        let sig = match sig {
+            "TERM" => Signal::TERM,
+            "INT" => Signal::INT,
+            "KILL" => Signal::KILL,
+            other => return Err(io::Error::other(format!("no signal {other} here"))),
+        };
+        let pid = i32::try_from(self.child.id())
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| io::Error::other("no such pid"))?;
+        kill_process(pid, sig).map_err(io::Error::from)
     }
 
     /// Waits up to `limit` for the process to exit.
