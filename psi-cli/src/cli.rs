@@ -31,7 +31,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         psi check --max cpu.some.avg10=40 memory.full.rate=5%\n  \
         psi wait app.slice --trigger 'memory some 500ms 2s' --timeout 60s\n\n\
         Exit codes: 0 success; 1 a check rule is breached; 2 a usage, read or kernel error;\n\
-        124 psi wait timed out; 130 interrupted (Ctrl-C, SIGTERM)."
+        124 psi wait timed out; 130 watch or top interrupted (Ctrl-C, SIGTERM, SIGHUP)."
 )]
 pub struct Cli {
     /// What to do.
@@ -135,7 +135,7 @@ pub enum Command {
         psi wait app.slice --trigger 'memory some 500ms 2s'\n  \
         psi wait --pid 4242 --trigger 'cpu some 1s 2s' --timeout 30s && echo 'cpu starved'\n\n\
         Exit codes: 0 a trigger fired; 124 --timeout passed first; 2 a usage or kernel error\n\
-        (the cgroup is gone, the kernel refused the trigger); 130 interrupted.")]
+        (the cgroup is gone, the kernel refused the trigger).")]
     Wait(WaitArgs),
 
     /// Print a shell completion script to stdout.

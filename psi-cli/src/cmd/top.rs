@@ -81,7 +81,7 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
                     b'i' | b'I' => SortBy::Io,
                     _ => sort,
                 };
-                rank(&mut rows, sort);
+                rank(&mut rows, sort, line);
                 if let Some(s) = &mut screen {
                     draw(s, measured.then_some(rows.as_slice()), sort)?;
                 }
@@ -101,7 +101,7 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
         }
         rows = sample(&root, &rows, line);
         measured = true;
-        rank(&mut rows, sort);
+        rank(&mut rows, sort, line);
         match &mut screen {
             Some(s) => draw(s, Some(&rows), sort)?,
             None => {
@@ -190,8 +190,9 @@ fn by_rate(a: Option<Rate>, b: Option<Rate>) -> Ordering {
     }
 }
 
-/// Highest rate of `sort` first; then the kernel's avg10; then by name.
-fn rank(rows: &mut [Row], sort: SortBy) {
+/// Highest rate of `sort` first; then the kernel's avg10 of the shown
+/// `line`; then by name.
+fn rank(rows: &mut [Row], sort: SortBy, line: Line) {
     let i = RESOURCES
         .iter()
         .position(|&r| r == sort.resource())
@@ -200,12 +201,7 @@ fn rank(rows: &mut [Row], sort: SortBy) {
     rows.sort_by(|a, b| {
         by_rate(a.rates[i], b.rates[i])
             .then_with(|| {
-                let avg = |r: &Row| {
-                    r.reading
-                        .pressure(res)
-                        .and_then(|p| p.some)
-                        .map(|s| s.avg10)
-                };
+                let avg = |r: &Row| r.reading.record(res, line).map(|s| s.avg10);
                 avg(b).cmp(&avg(a))
             })
             .then_with(|| a.name.cmp(&b.name))
@@ -395,6 +391,35 @@ mod tests {
         );
         assert_eq!(by_rate(rate(2, 4), rate(1, 2)), Ordering::Equal);
         assert_eq!(by_rate(None, rate(0, 1)), Ordering::Greater);
+    }
+
+    #[test]
+    fn ties_break_on_the_avg10_of_the_line_shown() {
+        let row = |name: &str, file: &[u8]| Row {
+            path: PathBuf::from(name),
+            name: name.to_owned(),
+            kube: None,
+            reading: Reading {
+                results: [
+                    Some(Ok(psi_core::parse(file).expect("valid"))),
+                    None,
+                    None,
+                    None,
+                ],
+                at: [Instant::now(); 4],
+            },
+            rates: [None; 3],
+        };
+        // `a` waits more (some), `b` stalls more (full).
+        let a = b"some avg10=9.00 avg60=0.00 avg300=0.00 total=0\n\
+                  full avg10=1.00 avg60=0.00 avg300=0.00 total=0\n";
+        let b = b"some avg10=5.00 avg60=0.00 avg300=0.00 total=0\n\
+                  full avg10=4.00 avg60=0.00 avg300=0.00 total=0\n";
+        let mut rows = vec![row("a", a), row("b", b)];
+        rank(&mut rows, SortBy::Cpu, Line::Full);
+        assert_eq!(rows[0].name, "b");
+        rank(&mut rows, SortBy::Cpu, Line::Some);
+        assert_eq!(rows[0].name, "a");
     }
 
     #[test]
