@@ -198,15 +198,12 @@ impl<'a> Encoder<'a> {
     /// with wide loads, which wait for those stores (no store forwarding).
     fn value_line(&mut self, value: Value) {
         let number = match value {
-            Value::Int(v) => Fixed::new(v, 0, 0),
-            Value::Seconds(us) => Fixed::new(us / 1_000_000, us % 1_000_000, 6),
-            Value::Ratio(p) => {
-                let h = u64::from(p.hundredths());
-                Fixed::new(h / 10_000, h % 10_000, 4)
-            }
+            Value::Int(v) => Fixed::integer(v),
+            Value::Seconds(us) => Fixed::seconds(us),
+            Value::Ratio(p) => Fixed::ratio(p.hundredths()),
             Value::Percent(p) => {
                 let h = p.hundredths();
-                self.number(Fixed::new(u64::from(h / 100), 0, 0));
+                self.number(Fixed::integer(u64::from(h / 100)));
                 let decimals = [b'0' + (h % 100 / 10) as u8, b'0' + (h % 10) as u8];
                 self.out
                     .extend_from_slice(&[b'.', decimals[0], decimals[1], b'\n']);
@@ -452,6 +449,14 @@ macro_rules! names {
     };
 }
 
+/// Each resource's families, by [`Resource::index`], built when compiling.
+const NAMES: [Names; 4] = [
+    names(Resource::Cpu),
+    names(Resource::Memory),
+    names(Resource::Io),
+    names(Resource::Irq),
+];
+
 const fn names(resource: Resource) -> Names {
     match resource {
         Resource::Cpu => names!("cpu", legacy!("cgroup_monitor_sc_monitored_cpu_psi")),
@@ -486,7 +491,9 @@ const AVAILABLE_PREFIX: [&str; 4] = [
 /// counters, each family's header once, then `psi_pressure_available`.
 pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Snapshot<'_>]) {
     for resource in Resource::ALL {
-        let names = names(resource);
+        let Some(names) = NAMES.get(resource.index()) else {
+            continue;
+        };
         for line in Line::ALL {
             let idx = line as usize;
             let present = |t: &&Snapshot<'_>| t.record(resource, line).is_some();

@@ -29,19 +29,18 @@ pub type Buf = [u8; MAX_LEN];
 /// Writes `micros` microseconds as seconds (`123456789` -> `123.456789`) into
 /// `buf` and returns the text.
 pub fn seconds(micros: u64, buf: &mut Buf) -> &str {
-    ascii(fixed(micros / 1_000_000, micros % 1_000_000, 6, buf))
+    ascii(fixed(Fixed::seconds(micros), buf))
 }
 
 /// Writes `hundredths` of a percent as a ratio (`1234` -> `0.1234`) into `buf`
 /// and returns the text.
 pub fn ratio(hundredths: u32, buf: &mut Buf) -> &str {
-    let h = u64::from(hundredths);
-    ascii(fixed(h / 10_000, h % 10_000, 4, buf))
+    ascii(fixed(Fixed::ratio(hundredths), buf))
 }
 
 /// Writes an unsigned integer into `buf` and returns the text.
 pub fn integer(value: u64, buf: &mut Buf) -> &str {
-    ascii(fixed(value, 0, 0, buf))
+    ascii(fixed(Fixed::integer(value), buf))
 }
 
 /// The text of what [`fixed`] wrote: only ASCII digits and a dot, so this never fails.
@@ -49,12 +48,10 @@ fn ascii(bytes: &[u8]) -> &str {
     core::str::from_utf8(bytes).unwrap_or_default()
 }
 
-/// Writes `int.frac`, where `frac` has `places` digits, dropping trailing
-/// zeros, at the end of `buf`, and returns the bytes written.
+/// Writes `number` at the end of `buf` and returns the bytes written.
 /// Every caller's number fits (at most 21 bytes, `seconds(u64::MAX)`); one
 /// that did not would come out empty rather than panic.
-pub(crate) fn fixed(int: u64, frac: u64, places: u32, buf: &mut Buf) -> &[u8] {
-    let number = Fixed::new(int, frac, places);
+fn fixed(number: Fixed, buf: &mut Buf) -> &[u8] {
     let out = MAX_LEN
         .checked_sub(number.len())
         .and_then(|start| buf.get_mut(start..))
@@ -84,6 +81,22 @@ impl Fixed {
             places -= 1;
         }
         Fixed { int, frac, places }
+    }
+
+    /// Microseconds as seconds.
+    pub(crate) fn seconds(micros: u64) -> Fixed {
+        Fixed::new(micros / 1_000_000, micros % 1_000_000, 6)
+    }
+
+    /// Hundredths of a percent as a ratio.
+    pub(crate) fn ratio(hundredths: u32) -> Fixed {
+        let h = u64::from(hundredths);
+        Fixed::new(h / 10_000, h % 10_000, 4)
+    }
+
+    /// A whole number.
+    pub(crate) fn integer(value: u64) -> Fixed {
+        Fixed::new(value, 0, 0)
     }
 
     /// How many bytes the number takes: up to 20 digits, then a point and
