@@ -120,13 +120,32 @@ impl ReadError {
     /// A short, stable label for metrics: `unsupported`, `disabled`, `gone`,
     /// `permission`, `io` or `parse`.
     pub fn reason(&self) -> &'static str {
+        Self::REASONS
+            .get(self.reason_index())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Every [`reason`](Self::reason), in the order of
+    /// [`reason_index`](Self::reason_index): for counters kept by reason.
+    pub const REASONS: [&'static str; 6] = [
+        "unsupported",
+        "disabled",
+        "gone",
+        "permission",
+        "io",
+        "parse",
+    ];
+
+    /// The reason's place in [`REASONS`](Self::REASONS).
+    pub fn reason_index(&self) -> usize {
         match self {
-            ReadError::Unsupported { .. } => "unsupported",
-            ReadError::Disabled { .. } => "disabled",
-            ReadError::Gone { .. } => "gone",
-            ReadError::PermissionDenied { .. } => "permission",
-            ReadError::Io { .. } => "io",
-            ReadError::Parse { .. } => "parse",
+            ReadError::Unsupported { .. } => 0,
+            ReadError::Disabled { .. } => 1,
+            ReadError::Gone { .. } => 2,
+            ReadError::PermissionDenied { .. } => 3,
+            ReadError::Io { .. } => 4,
+            ReadError::Parse { .. } => 5,
         }
     }
 

@@ -6,26 +6,17 @@ use bytes::Bytes;
 use psi_core::Resource;
 use psi_core::expose::{self, Encoder, Families, Snapshot, Value};
 use psi_core::json;
+use psi_core::read::ReadError;
 
 use crate::target::{Mode, Readings, Target};
 use crate::triggers::{Place, Triggers};
-
-/// The reasons `psi_read_errors_total` counts, as [`psi_core::read::ReadError::reason`] gives them.
-const REASONS: [&str; 6] = [
-    "unsupported",
-    "disabled",
-    "gone",
-    "permission",
-    "io",
-    "parse",
-];
 
 /// Everything the endpoints need: the target, the counters, a reused buffer.
 #[derive(Debug)]
 pub struct App {
     target: Target,
     families: Families,
-    read_errors: [[u64; REASONS.len()]; 4],
+    read_errors: [[u64; ReadError::REASONS.len()]; 4],
     scrapes: u64,
     buf: Vec<u8>,
     triggers: Triggers,
@@ -37,7 +28,7 @@ impl App {
         let app = App {
             target,
             families,
-            read_errors: [[0; REASONS.len()]; 4],
+            read_errors: [[0; ReadError::REASONS.len()]; 4],
             scrapes: 0,
             buf: Vec::with_capacity(16 * 1024),
             triggers,
@@ -67,9 +58,9 @@ impl App {
         let readings = readings?;
         for (resource, result) in Resource::ALL.iter().zip(&readings.pressure) {
             if let Err(e) = result
-                && let Some(i) = REASONS.iter().position(|&r| r == e.reason())
+                && let Some(n) = self.read_errors[resource.index()].get_mut(e.reason_index())
             {
-                self.read_errors[resource.index()][i] += 1;
+                *n += 1;
             }
         }
         Some(readings)
@@ -119,7 +110,10 @@ impl App {
             "Failed reads of a pressure file, by resource and reason (unsupported, disabled, gone, permission, io, parse)"
         ));
         for resource in Resource::ALL {
-            for (reason, &n) in REASONS.iter().zip(&self.read_errors[resource.index()]) {
+            for (reason, &n) in ReadError::REASONS
+                .iter()
+                .zip(&self.read_errors[resource.index()])
+            {
                 if n > 0 {
                     let labels = [("resource", resource.name()), ("reason", *reason)];
                     enc.sample("psi_read_errors_total", &labels, &[], Value::Int(n));
