@@ -349,15 +349,7 @@ fn explain_discover(e: &DiscoverError) -> String {
              TARGET",
             mount.display()
         ),
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            text
-        }
+        other => crate::view::chain(other),
     }
 }
 
