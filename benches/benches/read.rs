@@ -2,7 +2,7 @@
 //! kept-open `PressureFile` re-read with `pread` at offset 0.
 //!
 //! `cargo bench -p psi-benches --bench read`. As root it reads the
-//! `cpu.pressure` of a cgroup it creates (`<cgroup2>/psi-bench-<pid>`,
+//! `cpu.pressure` of a cgroup it creates (`<cgroup2>/psi-test-bench-<pid>-0`,
 //! removed at the end); otherwise `/proc/pressure/cpu`, with a note.
 
 use std::fs::File;
@@ -12,37 +12,7 @@ use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use psi_core::read::PressureFile;
-
-/// An empty cgroup made for the bench, removed on drop.
-struct BenchCgroup(PathBuf);
-
-impl BenchCgroup {
-    /// Creates `psi-bench-<pid>` under the cgroup v2 mount, if this process may.
-    fn create() -> Option<Self> {
-        // Hybrid hosts mount cgroup2 at /sys/fs/cgroup/unified, unified ones at /sys/fs/cgroup.
-        let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-            .into_iter()
-            .map(Path::new)
-            .find(|p| p.join("cgroup.controllers").exists())?;
-        let dir = root.join(format!("psi-bench-{}", std::process::id()));
-        match std::fs::create_dir(&dir) {
-            Ok(()) => Some(BenchCgroup(dir)),
-            Err(e) => {
-                eprintln!("note: cannot create {} ({e})", dir.display());
-                None
-            }
-        }
-    }
-}
-
-impl Drop for BenchCgroup {
-    fn drop(&mut self) {
-        // Nothing ever joins the cgroup, so it is empty and rmdir succeeds.
-        if let Err(e) = std::fs::remove_dir(&self.0) {
-            eprintln!("warning: could not remove {}: {e}", self.0.display());
-        }
-    }
-}
+use psi_testkit::TestCgroup;
 
 /// Open, read into a stack buffer, close, parse: what a reader without a
 /// kept-open file does on every scrape. One `read` suffices: the kernel hands
@@ -56,9 +26,10 @@ fn open_read_parse(path: &Path) -> psi_core::Pressure {
 }
 
 fn read(c: &mut Criterion) {
-    let cgroup = BenchCgroup::create();
+    // An empty cgroup made for the bench, removed on drop.
+    let cgroup = psi_testkit::cgroup_root().and_then(|root| TestCgroup::new(&root, "bench").ok());
     let path = match &cgroup {
-        Some(cg) => cg.0.join("cpu.pressure"),
+        Some(cg) => cg.path().join("cpu.pressure"),
         None => {
             eprintln!("note: not root or no cgroup v2 mount: reading /proc/pressure/cpu instead");
             PathBuf::from("/proc/pressure/cpu")
