@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use psi_core::read::PressureFile;
-use psi_testkit::TestCgroup;
+use psi_testkit::cgroup::{self, TestCgroup};
 
 /// Open, read into a stack buffer, close, parse: what a reader without a
 /// kept-open file does on every scrape. One `read` suffices: the kernel hands
@@ -27,7 +27,7 @@ fn open_read_parse(path: &Path) -> psi_core::Pressure {
 
 fn read(c: &mut Criterion) {
     // An empty cgroup made for the bench, removed on drop.
-    let cgroup = psi_testkit::cgroup_root().and_then(|root| TestCgroup::new(&root, "bench").ok());
+    let cgroup = cgroup::root().and_then(|root| TestCgroup::new(&root, "bench").ok());
     let path = match &cgroup {
         Some(cg) => cg.path().join("cpu.pressure"),
         None => {

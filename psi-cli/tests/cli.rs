@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use predicates::prelude::*;
-use psi_testkit::promtool_check;
+use psi_testkit::http::promtool_check;
 use support::psi;
 
 const CPU: &str = "some avg10=48.17 avg60=28.99 avg300=21.46 total=367315389\n\

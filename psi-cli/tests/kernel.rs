@@ -8,8 +8,9 @@ mod support;
 use std::time::Duration;
 
 use predicates::prelude::*;
-use psi_testkit::promtool_check;
-use psi_testkit::{TestCgroup, cgroup_root, eventually};
+use psi_testkit::cgroup::{self, TestCgroup};
+use psi_testkit::http::{promtool_check, sample};
+use psi_testkit::process::{Process, eventually};
 use support::{Pair, psi};
 
 fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
@@ -35,7 +36,7 @@ fn cpu_some_total(cg: &TestCgroup) -> u64 {
 
 #[test]
 fn read_a_stressed_and_an_idle_cgroup_in_every_format() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let pair = Pair::new(&root, "cli-read");
     let (busy, idle) = (
         pair.busy.path().to_str().expect("utf-8"),
@@ -104,7 +105,7 @@ fn read_a_stressed_and_an_idle_cgroup_in_every_format() {
         text.contains("psi_pressure_available{resource=\"cpu\"} 1\n"),
         "{text}"
     );
-    let waited = psi_testkit::sample(&text, "psi_cpu_waiting_seconds_total").expect("the counter");
+    let waited = sample(&text, "psi_cpu_waiting_seconds_total").expect("the counter");
     assert!(waited > 0.0, "{text}");
     promtool_check(&text);
     let a = psi(&["read", "--format", "prometheus", busy, idle, "--system"])
@@ -115,7 +116,7 @@ fn read_a_stressed_and_an_idle_cgroup_in_every_format() {
 
 #[test]
 fn read_by_pid() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let mut cg = TestCgroup::new(&root, "cli-pid").expect("cgroup");
     let pid = cg
         .spawn(std::process::Command::new("sleep").arg("600"))
@@ -130,7 +131,7 @@ fn read_by_pid() {
 
 #[test]
 fn check_exits_on_both_sides_of_a_threshold() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let pair = Pair::new(&root, "cli-check");
     let (busy, idle) = (
         pair.busy.path().to_str().expect("utf-8"),
@@ -190,7 +191,7 @@ fn check_exits_on_both_sides_of_a_threshold() {
 
 #[test]
 fn watch_prints_a_line_per_tick_off_a_terminal() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let pair = Pair::new(&root, "cli-watch");
     let (busy, idle) = (
         pair.busy.path().to_str().expect("utf-8"),
@@ -235,7 +236,7 @@ fn watch_prints_a_line_per_tick_off_a_terminal() {
 
 #[test]
 fn top_ranks_the_stressed_cgroup_first() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let pair = Pair::new(&root, "cli-top");
     let parent = pair.parent.path().to_str().expect("utf-8");
     let a = psi(&["top", parent, "-i", "1s", "-n", "1"])
@@ -273,7 +274,7 @@ fn top_ranks_the_stressed_cgroup_first() {
 
 #[test]
 fn wait_fires_on_stress_and_times_out_on_an_empty_cgroup() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let pair = Pair::new(&root, "cli-wait");
     let (busy, idle) = (
         pair.busy.path().to_str().expect("utf-8"),
@@ -316,7 +317,7 @@ fn wait_fires_on_stress_and_times_out_on_an_empty_cgroup() {
 
 /// A process set up as a container runtime would (its own cgroup and mount
 /// namespaces, `/etc/pid_flag` holding `flag`) in `cg`.
-fn start_container(cg: &TestCgroup, flag: &str) -> psi_testkit::Process {
+fn start_container(cg: &TestCgroup, flag: &str) -> Process {
     let inner = format!(
         "mount -t tmpfs tmpfs /etc && echo '{flag}' > /etc/pid_flag && \
          mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec sleep 600"
@@ -338,12 +339,12 @@ fn start_container(cg: &TestCgroup, flag: &str) -> psi_testkit::Process {
             .filter(|f| f.trim() == flag)
     });
     assert!(ready.is_some(), "the container set up its namespaces");
-    psi_testkit::Process { child }
+    Process { child }
 }
 
 #[test]
 fn read_and_check_by_pid_flag() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let mut cg = TestCgroup::new(&root, "cli-flag").expect("cgroup");
     let flag = format!("psi-cli-flag-{}", std::process::id());
     let container = start_container(&cg, &flag);
@@ -386,14 +387,14 @@ impl Drop for KubeTree {
             let _ = c.wait();
         }
         for d in self.dirs.iter().rev() {
-            let _ = psi_testkit::remove_dir_retrying(d);
+            let _ = cgroup::remove_dir_retrying(d);
         }
     }
 }
 
 #[test]
 fn top_and_read_show_kubernetes_identity() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let parent = TestCgroup::new(&root, "cli-kube").expect("cgroup");
     let uid = "5f3c2a1e-8b7d-4c6a-9e0f-1a2b3c4d5e6f";
     let cid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -461,11 +462,11 @@ fn top_and_read_show_kubernetes_identity() {
 
 #[test]
 fn a_cgroup_with_psi_switched_off_says_how_to_switch_it_on() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let cg = TestCgroup::new(&root, "cli-off").expect("cgroup");
     let knob = cg.path().join("cgroup.pressure");
     if !knob.exists() {
-        psi_testkit::missing("no cgroup.pressure (Linux 6.1 or later)");
+        psi_testkit::ci::missing("no cgroup.pressure (Linux 6.1 or later)");
         return;
     }
     std::fs::write(&knob, "0").expect("switch PSI off");
@@ -489,7 +490,7 @@ fn a_cgroup_with_psi_switched_off_says_how_to_switch_it_on() {
 
 #[test]
 fn wait_reports_a_removed_cgroup() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let cg = TestCgroup::new(&root, "cli-gone").expect("cgroup");
     let child = std::process::Command::new(support::PSI)
         .args([
@@ -504,7 +505,7 @@ fn wait_reports_a_removed_cgroup() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("psi wait");
-    let mut waiting = psi_testkit::Process { child };
+    let mut waiting = Process { child };
     // Registered once the process holds the pressure file open.
     let fd_dir = format!("/proc/{}/fd", waiting.child.id());
     let armed = eventually(Duration::from_secs(10), || {

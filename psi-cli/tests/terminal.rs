@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use psi_testkit::cgroup_root;
+use psi_testkit::cgroup;
 use support::{PSI, Pair, Tmux};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -56,7 +56,7 @@ fn assert_restored(tmux: &Tmux, exit: &str) {
 
 #[test]
 fn watch_refreshes_in_place_and_ctrl_c_restores_the_terminal() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let Some(tmux) = Tmux::start("watch", 200, 50) else {
         return;
     };
@@ -121,7 +121,7 @@ fn watch_refreshes_in_place_and_ctrl_c_restores_the_terminal() {
 
 #[test]
 fn top_shows_the_stressed_cgroup_first_and_q_quits() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let Some(tmux) = Tmux::start("top", 200, 40) else {
         return;
     };
@@ -155,7 +155,7 @@ fn top_shows_the_stressed_cgroup_first_and_q_quits() {
 
 #[test]
 fn colour_on_a_terminal_unless_no_color() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let Some(tmux) = Tmux::start("color", 200, 40) else {
         return;
     };

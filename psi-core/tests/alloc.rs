@@ -149,7 +149,7 @@ fn pressure_file_rereads_allocate_nothing() {
 
     let path = "/proc/pressure/cpu";
     if !std::path::Path::new(path).exists() {
-        psi_testkit::missing("/proc/pressure/cpu does not exist (kernel without PSI)");
+        psi_testkit::ci::missing("/proc/pressure/cpu does not exist (kernel without PSI)");
         return;
     }
     let mut file = PressureFile::open(path).expect("open /proc/pressure/cpu");

@@ -404,7 +404,7 @@ fn socket_and_device_flags_are_refused() -> Result {
         rustix::fs::makedev(1, 3),
     );
     if let Err(e) = dev {
-        psi_testkit::missing(&format!("mknod of a character device failed ({e})"));
+        psi_testkit::ci::missing(&format!("mknod of a character device failed ({e})"));
     } else {
         let err = flag_of(&fake.config(), 101)
             .err()

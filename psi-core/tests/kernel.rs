@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use psi_core::read::{self, DisabledBy, PressureFile, PressureSet, ReadError};
 use psi_core::{Pressure, Resource};
-use psi_testkit::{TestCgroup, cgroup_root, eventually};
+use psi_testkit::cgroup::{self, TestCgroup};
+use psi_testkit::process::eventually;
 
 fn some_total(p: &Pressure) -> u64 {
     p.some.map_or(0, |r| r.total)
@@ -13,7 +14,7 @@ fn some_total(p: &Pressure) -> u64 {
 
 #[test]
 fn stressed_cgroup_rises_while_an_empty_cgroup_stays_flat() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let mut busy = TestCgroup::new(&root, "busy").expect("create cgroup");
     let idle = TestCgroup::new(&root, "idle").expect("create cgroup");
     let mut busy_cpu = PressureFile::open(busy.path().join("cpu.pressure")).expect("open");
@@ -44,7 +45,7 @@ fn stressed_cgroup_rises_while_an_empty_cgroup_stays_flat() {
 
 #[test]
 fn kept_open_read_equals_a_fresh_read_of_a_quiet_cgroup() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let cg = TestCgroup::new(&root, "quiet").expect("create cgroup");
     let mut kept = PressureFile::open(cg.path().join("memory.pressure")).expect("open");
     let first = read::cgroup(cg.path(), Resource::Memory).expect("fresh read");
@@ -56,7 +57,7 @@ fn kept_open_read_equals_a_fresh_read_of_a_quiet_cgroup() {
 
 #[test]
 fn cgroup_pressure_0_disables_and_1_restores_through_the_same_file() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let cg = TestCgroup::new(&root, "toggle").expect("create cgroup");
     let switch = cg.path().join("cgroup.pressure");
     let mut kept = PressureFile::open(cg.path().join("cpu.pressure")).expect("open");
@@ -98,7 +99,7 @@ fn cgroup_pressure_0_disables_and_1_restores_through_the_same_file() {
 
 #[test]
 fn removed_cgroup_is_gone_for_a_kept_open_file() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let cg = TestCgroup::new(&root, "gone").expect("create cgroup");
     let path = cg.path().to_owned();
     let mut kept = PressureFile::open(path.join("io.pressure")).expect("open");
@@ -113,7 +114,7 @@ fn removed_cgroup_is_gone_for_a_kept_open_file() {
 
 #[test]
 fn irq_is_unsupported_exactly_when_the_kernel_lacks_it() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let cg = TestCgroup::new(&root, "irq").expect("create cgroup");
     let system = read::system(Resource::Irq);
     let in_cgroup = read::cgroup(cg.path(), Resource::Irq);
@@ -135,7 +136,7 @@ fn irq_is_unsupported_exactly_when_the_kernel_lacks_it() {
 
 #[test]
 fn an_unprivileged_reader_gets_permission_denied() {
-    let Some(_) = cgroup_root() else { return };
+    let Some(_) = cgroup::root() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("cpu.pressure");
     std::fs::copy("/proc/pressure/cpu", &file).expect("copy");
@@ -165,7 +166,7 @@ fn system_files_parse() {
 
 #[test]
 fn the_root_cgroup_is_told_apart_and_its_cpu_full_is_all_zeros() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let child = TestCgroup::new(&root, "not-root").expect("create cgroup");
     assert!(read::is_root_cgroup(&root));
     assert!(!read::is_root_cgroup(child.path()));

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use psi_core::trigger::{EventKind, Monitor, Trigger, TriggerError};
-use psi_testkit::{TestCgroup, cgroup_root};
+use psi_testkit::cgroup::{self, TestCgroup};
 
 /// 500 ms of some-stall within 2 s: the kernel accepts 2 s windows from any
 /// opener, with or without CAP_SYS_RESOURCE.
@@ -14,7 +14,7 @@ fn cpu_trigger() -> Trigger {
 
 #[test]
 fn fires_under_stress_and_not_while_idle() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let mut busy = TestCgroup::new(&root, "trig-busy").expect("cgroup");
     let mut monitor = Monitor::new();
     let id = monitor
@@ -40,7 +40,7 @@ fn fires_under_stress_and_not_while_idle() {
 
 #[test]
 fn two_cgroups_report_the_right_trigger() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let mut busy = TestCgroup::new(&root, "trig-a").expect("cgroup");
     let quiet = TestCgroup::new(&root, "trig-b").expect("cgroup");
     let mut monitor = Monitor::new();
@@ -61,7 +61,7 @@ fn two_cgroups_report_the_right_trigger() {
 
 #[test]
 fn a_removed_cgroup_is_reported_not_hung_on() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let cg = TestCgroup::new(&root, "trig-gone").expect("cgroup");
     let mut monitor = Monitor::new();
     let id = monitor
@@ -79,7 +79,7 @@ fn a_removed_cgroup_is_reported_not_hung_on() {
 
 #[test]
 fn refusals_are_explained_in_the_kernels_terms() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let cg = TestCgroup::new(&root, "trig-refuse").expect("cgroup");
     let privileged = psi_core::trigger::has_cap_sys_resource();
     // A 1 s window: only a CAP_SYS_RESOURCE opener may use it.

@@ -13,10 +13,9 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use psi_testkit::{
-    Process, TestCgroup, cgroup_root, eventually, free_port, http_get, http_request,
-    promtool_check, sample, wait_for_port,
-};
+use psi_testkit::cgroup::{self, TestCgroup};
+use psi_testkit::http::{self, free_port, promtool_check, sample, wait_for_port};
+use psi_testkit::process::{Process, eventually};
 use support::{
     metrics, sidecar_flag, some_total_us, start_container, start_exporter, unique_flag,
     wait_for_target,
@@ -24,7 +23,7 @@ use support::{
 
 #[test]
 fn follows_the_monitored_container_through_stress_and_restart() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let flag = unique_flag("pod");
     let mut app = TestCgroup::new(&root, "app").expect("app cgroup");
     let sidecar = TestCgroup::new(&root, "sidecar").expect("sidecar cgroup");
@@ -91,7 +90,7 @@ fn follows_the_monitored_container_through_stress_and_restart() {
 
 #[test]
 fn http_endpoints_methods_and_shutdown_while_a_request_is_in_flight() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let flag = unique_flag("http");
     let app = TestCgroup::new(&root, "http-app").expect("app cgroup");
     let sidecar = TestCgroup::new(&root, "http-sidecar").expect("sidecar cgroup");
@@ -101,8 +100,8 @@ fn http_endpoints_methods_and_shutdown_while_a_request_is_in_flight() {
     let mut exporter = start_exporter(port, flag_dir.path(), &sidecar, &[]);
     wait_for_target(port, container.child.id());
 
-    assert_eq!(http_get(port, "/nope").expect("GET").status, 404);
-    let post = http_request(port, "POST", "/metrics").expect("POST");
+    assert_eq!(http::get(port, "/nope").expect("GET").status, 404);
+    let post = http::request(port, "POST", "/metrics").expect("POST");
     assert_eq!(post.status, 405);
     assert!(
         post.headers
@@ -112,7 +111,7 @@ fn http_endpoints_methods_and_shutdown_while_a_request_is_in_flight() {
         post.headers
     );
 
-    let health = http_get(port, "/health").expect("GET /health");
+    let health = http::get(port, "/health").expect("GET /health");
     assert_eq!(health.status, 200);
     assert!(
         health.body.starts_with("ok: exporting /proc/"),
@@ -120,7 +119,7 @@ fn http_endpoints_methods_and_shutdown_while_a_request_is_in_flight() {
         health.body
     );
 
-    let psi = http_get(port, "/psi").expect("GET /psi");
+    let psi = http::get(port, "/psi").expect("GET /psi");
     assert_eq!(psi.status, 200);
     assert!(psi.headers.contains("application/json"));
     assert!(
@@ -135,7 +134,7 @@ fn http_endpoints_methods_and_shutdown_while_a_request_is_in_flight() {
         psi.body
     );
 
-    let head = http_request(port, "HEAD", "/health").expect("HEAD");
+    let head = http::request(port, "HEAD", "/health").expect("HEAD");
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     assert!(
@@ -146,7 +145,7 @@ fn http_endpoints_methods_and_shutdown_while_a_request_is_in_flight() {
         head.headers
     );
 
-    let home = http_get(port, "/").expect("GET /");
+    let home = http::get(port, "/").expect("GET /");
     assert!(home.body.contains("href=\"metrics\""), "{}", home.body);
 
     // A client stuck half-way through its headers, and a complete request
@@ -228,7 +227,7 @@ fn without_a_pid_flag_it_exports_the_system() {
 
 #[test]
 fn the_root_cgroup_has_no_fake_cpu_full() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let port = free_port().expect("port");
     let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--cgroup"])
@@ -318,7 +317,7 @@ fn connection_cap_and_header_timeout_keep_the_server_serving() {
     }
     // ...which frees their slots for everyone else.
     let ok = eventually(Duration::from_secs(10), || {
-        http_get(port, "/health").ok().filter(|r| r.status == 200)
+        http::get(port, "/health").ok().filter(|r| r.status == 200)
     });
     assert!(
         ok.is_some(),

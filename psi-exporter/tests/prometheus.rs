@@ -8,9 +8,10 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use psi_testkit::{
-    Process, TestCgroup, cgroup_root, eventually, free_port, http_get, tool, wait_for_port,
-};
+use psi_testkit::cgroup::{self, TestCgroup};
+use psi_testkit::ci::tool;
+use psi_testkit::http::{self, free_port, wait_for_port};
+use psi_testkit::process::{Process, eventually};
 use support::{sidecar_flag, start_container, start_exporter, unique_flag, wait_for_target};
 
 /// Runs an instant query and returns the first result's value.
@@ -22,7 +23,7 @@ fn query(port: u16, promql: &str) -> Option<f64> {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let r = http_get(port, &format!("/api/v1/query?query={encoded}")).ok()?;
+    let r = http::get(port, &format!("/api/v1/query?query={encoded}")).ok()?;
     let json: serde_json::Value = serde_json::from_str(&r.body).ok()?;
     assert_eq!(json["status"], "success", "{promql}: {}", r.body);
     json["data"]["result"][0]["value"][1].as_str()?.parse().ok()
@@ -30,7 +31,7 @@ fn query(port: u16, promql: &str) -> Option<f64> {
 
 #[test]
 fn prometheus_sees_the_monitored_cgroup_stall_rate_rise() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let Some(prometheus) = tool("prometheus", "prometheus") else {
         return;
     };

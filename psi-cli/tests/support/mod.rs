@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use psi_testkit::{TestCgroup, eventually, tool};
+use psi_testkit::cgroup::TestCgroup;
+use psi_testkit::ci::tool;
+use psi_testkit::process::eventually;
 
 /// The built `psi`.
 pub const PSI: &str = env!("CARGO_BIN_EXE_psi");

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use psi_testkit::{Process, TestCgroup, eventually, http_get, sample, wait_for_port};
+use psi_testkit::cgroup::TestCgroup;
+use psi_testkit::http::{self, sample, wait_for_port};
+use psi_testkit::process::{Process, eventually};
 
 /// A flag no other test uses, so parallel tests never see each other's pods.
 pub fn unique_flag(name: &str) -> String {
@@ -88,7 +90,7 @@ pub fn start_exporter(
 }
 
 pub fn metrics(port: u16) -> String {
-    let r = http_get(port, "/metrics").expect("GET /metrics");
+    let r = http::get(port, "/metrics").expect("GET /metrics");
     assert_eq!(r.status, 200);
     r.body
 }
