@@ -10,6 +10,7 @@ use std::time::Duration;
 use predicates::prelude::*;
 use psi_testkit::cgroup::{self, TestCgroup};
 use psi_testkit::http::{promtool_check, sample};
+use psi_testkit::pod::{self, FlagLayout};
 use psi_testkit::process::{Process, eventually};
 use support::{Pair, psi};
 
@@ -315,39 +316,13 @@ fn wait_fires_on_stress_and_times_out_on_an_empty_cgroup() {
     }
 }
 
-/// A process set up as a container runtime would (its own cgroup and mount
-/// namespaces, `/etc/pid_flag` holding `flag`) in `cg`.
-fn start_container(cg: &TestCgroup, flag: &str) -> Process {
-    let inner = format!(
-        "mount -t tmpfs tmpfs /etc && echo '{flag}' > /etc/pid_flag && \
-         mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec sleep 600"
-    );
-    let script = format!(
-        "echo $$ > {}/cgroup.procs && exec unshare -C -m --propagation private sh -c \"{inner}\"",
-        cg.path().display()
-    );
-    let child = std::process::Command::new("sh")
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .expect("start a process with unshare");
-    let pid = child.id();
-    let flag_file = format!("/proc/{pid}/root/etc/pid_flag");
-    let ready = eventually(Duration::from_secs(10), || {
-        std::fs::read_to_string(&flag_file)
-            .ok()
-            .filter(|f| f.trim() == flag)
-    });
-    assert!(ready.is_some(), "the container set up its namespaces");
-    Process { child }
-}
-
 #[test]
 fn read_and_check_by_pid_flag() {
     let Some(root) = cgroup::root() else { return };
     let mut cg = TestCgroup::new(&root, "cli-flag").expect("cgroup");
     let flag = format!("psi-cli-flag-{}", std::process::id());
-    let container = start_container(&cg, &flag);
+    let container =
+        pod::start_container(cg.path(), &flag, FlagLayout::File).expect("start the container");
     let pid = container.child.id();
     cg.burn(4)
         .expect("busy loops beside the container's process");

@@ -3,12 +3,13 @@
 
 #![allow(dead_code)] // Each test file uses its own subset.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use psi_testkit::cgroup::TestCgroup;
 use psi_testkit::http::{self, sample, wait_for_port};
+use psi_testkit::pod::{self, FlagLayout};
 use psi_testkit::process::{Process, eventually};
 
 /// A flag no other test uses, so parallel tests never see each other's pods.
@@ -22,36 +23,10 @@ fn rand_suffix() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
-/// Starts the monitored container's main process in `cg`.
+/// Starts the monitored container's main process in `cg`, its flag in a
+/// directory as the seed's ConfigMap volume lays it out.
 pub fn start_container(cg: &Path, flag: &str) -> Process {
-    // Into the cgroup first, then a new cgroup namespace rooted there and a
-    // private mount namespace: what a container runtime sets up.
-    let inner = format!(
-        "mount -t tmpfs tmpfs /etc && mkdir /etc/pid_flag && echo '{flag}' > /etc/pid_flag/pid_flag && \
-         mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec sleep 600"
-    );
-    let script = format!(
-        "echo $$ > {cg}/cgroup.procs && exec unshare -C -m --propagation private sh -c \"{inner}\"",
-        cg = cg.display()
-    );
-    let child = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start the monitored process with unshare");
-    let pid = child.id();
-    // Ready once its root shows the flag.
-    let flag_file = PathBuf::from(format!("/proc/{pid}/root/etc/pid_flag/pid_flag"));
-    let ready = eventually(Duration::from_secs(10), || {
-        std::fs::read_to_string(&flag_file)
-            .ok()
-            .filter(|f| f.trim() == flag)
-    });
-    assert!(
-        ready.is_some(),
-        "the monitored process set up its namespace"
-    );
-    Process { child }
+    pod::start_container(cg, flag, FlagLayout::Directory).expect("start the monitored container")
 }
 
 /// The exporter's own flag, in a ConfigMap-style directory.
