@@ -1,5 +1,5 @@
-//! pid_flag discovery on a fake `/proc` tree in a temporary directory, plus
-//! a few checks on the real `/proc`.
+//! pid_flag discovery on a fake `/proc` tree in a temporary directory
+//! (`psi_testkit::fakeproc`), plus a few checks on the real `/proc`.
 //!
 //! A fake `<pid>/root` is a plain directory: `RESOLVE_IN_ROOT` works on any
 //! directory descriptor, so the escapes tested here are the real ones.
@@ -16,106 +16,25 @@ use psi_core::discover::{
     Config, DiscoverError, FLAG_LIMIT, FlagError, cgroup_of, cgroup2_mount, discover, find_pids,
     flag_of, read_flag_at,
 };
+use psi_testkit::fakeproc::{FakeProc, configmap, mkfifo};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
 
-/// This process's pid in the fake tree (`<proc>/self -> 999`).
-const SELF: u32 = 999;
-
-/// A fake `/proc`, our own flag, and a cgroup2 mount, in a temporary directory.
-struct Fake {
-    dir: tempfile::TempDir,
+/// Discovery's configuration over a fake tree.
+trait FakeConfig {
+    /// Its `/proc`, its own flag, [`FakeProc::FLAG_PATH`] and its cgroup2 mount.
+    fn config(&self) -> Config;
 }
 
-impl Fake {
-    fn new() -> Result<Fake> {
-        let fake = Fake {
-            dir: tempfile::tempdir()?,
-        };
-        fs::create_dir_all(fake.proc().join(SELF.to_string()).join("root/etc"))?;
-        symlink(SELF.to_string(), fake.proc().join("self"))?;
-        fs::create_dir_all(fake.path("own"))?;
-        fs::create_dir_all(fake.cgroups())?;
-        Ok(fake)
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn proc(&self) -> PathBuf {
-        self.path("proc")
-    }
-
-    fn cgroups(&self) -> PathBuf {
-        self.path("cgroup")
-    }
-
-    fn own_flag(&self) -> PathBuf {
-        self.path("own/pid_flag_sc")
-    }
-
+impl FakeConfig for FakeProc {
     fn config(&self) -> Config {
         Config {
             proc_root: self.proc(),
             own_flag: self.own_flag(),
-            flag_path: PathBuf::from("/etc/pid_flag"),
+            flag_path: PathBuf::from(FakeProc::FLAG_PATH),
             cgroup_mount: Some(self.cgroups()),
         }
     }
-
-    /// Creates `<proc>/<pid>/root/etc` and returns the root.
-    fn root(&self, pid: u32) -> Result<PathBuf> {
-        let root = self.proc().join(pid.to_string()).join("root");
-        fs::create_dir_all(root.join("etc"))?;
-        Ok(root)
-    }
-
-    /// A process whose `/etc/pid_flag` is a file holding `flag`.
-    fn process(&self, pid: u32, flag: &str) -> Result<PathBuf> {
-        let root = self.root(pid)?;
-        fs::write(root.join("etc/pid_flag"), flag)?;
-        Ok(root)
-    }
-
-    /// Puts `pid` in cgroup `cgroup` (`/proc/<pid>/cgroup` and the directory).
-    fn in_cgroup(&self, pid: u32, cgroup: &str) -> Result {
-        let dir = self.proc().join(pid.to_string());
-        fs::create_dir_all(&dir)?;
-        fs::write(dir.join("cgroup"), format!("1:cpu:/v1\n0::{cgroup}\n"))?;
-        fs::create_dir_all(self.cgroups().join(cgroup.trim_start_matches('/')))?;
-        Ok(())
-    }
-
-    /// Gives `pid` its own cgroup-namespaced `/sys/fs/cgroup`.
-    fn own_view(&self, pid: u32) -> Result<PathBuf> {
-        let view = self.root(pid)?.join("sys/fs/cgroup");
-        fs::create_dir_all(&view)?;
-        fs::write(view.join("cgroup.controllers"), "cpu io memory\n")?;
-        Ok(view)
-    }
-}
-
-/// The kubelet's ConfigMap volume layout: a timestamped directory holding
-/// the files, `..data` pointing at it, and one relative symlink per key.
-fn configmap(dir: &Path, key: &str, content: &str) -> Result {
-    let stamp = "..2024_11_26_13_48_00.123456789";
-    fs::create_dir_all(dir.join(stamp))?;
-    fs::write(dir.join(stamp).join(key), content)?;
-    symlink(stamp, dir.join("..data"))?;
-    symlink(format!("..data/{key}"), dir.join(key))?;
-    Ok(())
-}
-
-fn mkfifo(path: &Path) -> Result {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )?;
-    Ok(())
 }
 
 /// Runs `f` on a thread and fails if it does not return within 10 s: a
@@ -146,7 +65,7 @@ fn assert_not_regular(err: &DiscoverError, kind: &str) {
 
 #[test]
 fn own_flag_file_is_trimmed() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fs::write(fake.own_flag(), " \n\tflag-a \r\n")?;
     assert_eq!(read_flag_at(&fake.own_flag())?, "flag-a");
     Ok(())
@@ -154,7 +73,7 @@ fn own_flag_file_is_trimmed() -> Result {
 
 #[test]
 fn own_flag_configmap_directory() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     configmap(&fake.own_flag(), "pid_flag", "flag-a\n")?;
     assert_eq!(read_flag_at(&fake.own_flag())?, "flag-a");
     Ok(())
@@ -162,7 +81,7 @@ fn own_flag_configmap_directory() -> Result {
 
 #[test]
 fn own_flag_directory_with_pid_flag_among_other_files() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let dir = fake.own_flag();
     fs::create_dir(&dir)?;
     fs::write(dir.join("other"), "nope")?;
@@ -174,7 +93,7 @@ fn own_flag_directory_with_pid_flag_among_other_files() -> Result {
 
 #[test]
 fn own_flag_directory_with_one_file_of_another_name() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     configmap(&fake.own_flag(), "flag", "flag-a")?;
     fs::create_dir(fake.own_flag().join("subdir"))?;
     assert_eq!(read_flag_at(&fake.own_flag())?, "flag-a");
@@ -183,7 +102,7 @@ fn own_flag_directory_with_one_file_of_another_name() -> Result {
 
 #[test]
 fn own_flag_directory_without_a_flag() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let dir = fake.own_flag();
     fs::create_dir(&dir)?;
     let err = read_flag_at(&dir).err().ok_or("empty dir accepted")?;
@@ -204,7 +123,7 @@ fn own_flag_directory_without_a_flag() -> Result {
 
 #[test]
 fn own_flag_directory_with_two_files() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let dir = fake.own_flag();
     fs::create_dir(&dir)?;
     fs::write(dir.join("a"), "flag-a")?;
@@ -222,7 +141,7 @@ fn own_flag_directory_with_two_files() -> Result {
 
 #[test]
 fn own_flag_refusals() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let path = fake.own_flag();
     let refused = |content: &[u8]| -> Result<FlagError> {
         fs::write(&path, content)?;
@@ -249,7 +168,7 @@ fn own_flag_refusals() -> Result {
 
 #[test]
 fn own_flag_missing_names_the_path_once() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let err = read_flag_at(&fake.own_flag())
         .err()
         .ok_or("missing flag accepted")?;
@@ -265,7 +184,7 @@ fn own_flag_missing_names_the_path_once() -> Result {
 
 #[test]
 fn own_flag_fifo_does_not_hang() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     mkfifo(&fake.own_flag())?;
     let path = fake.own_flag();
     let err = within(move || read_flag_at(&path))?
@@ -279,7 +198,7 @@ fn own_flag_fifo_does_not_hang() -> Result {
 
 #[test]
 fn file_flag_matches() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fake.process(100, "flag-a\n")?;
     fake.process(200, "flag-b\n")?;
     assert_eq!(find_pids(&fake.config(), "flag-a")?, [100]);
@@ -290,7 +209,7 @@ fn file_flag_matches() -> Result {
 
 #[test]
 fn configmap_flag_matches() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let root = fake.root(100)?;
     configmap(&root.join("etc/pid_flag"), "pid_flag", "flag-a\n")?;
     let root = fake.root(101)?;
@@ -302,7 +221,7 @@ fn configmap_flag_matches() -> Result {
 
 #[test]
 fn whitespace_is_trimmed_on_both_sides() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fake.process(100, "\n\t  flag-a \r\n\n")?;
     fake.process(101, "flag-a")?;
     fake.process(102, "flag-a2")?;
@@ -313,8 +232,8 @@ fn whitespace_is_trimmed_on_both_sides() -> Result {
 
 #[test]
 fn this_process_is_skipped() -> Result {
-    let fake = Fake::new()?;
-    fake.process(SELF, "flag-a")?;
+    let fake = FakeProc::new()?;
+    fake.process(FakeProc::SELF_PID, "flag-a")?;
     fake.process(100, "flag-a")?;
     assert_eq!(find_pids(&fake.config(), "flag-a")?, [100]);
     Ok(())
@@ -322,7 +241,7 @@ fn this_process_is_skipped() -> Result {
 
 #[test]
 fn no_match_names_the_files() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fs::write(fake.own_flag(), "flag-a")?;
     fake.process(100, "flag-b")?;
     let err = discover(&fake.config()).err().ok_or("found something")?;
@@ -343,7 +262,7 @@ fn no_match_names_the_files() -> Result {
 
 #[test]
 fn missing_proc_root_is_an_error() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let config = Config {
         proc_root: fake.path("nope"),
         ..fake.config()
@@ -357,7 +276,7 @@ fn missing_proc_root_is_an_error() -> Result {
 
 #[test]
 fn fifo_flag_does_not_hang() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let root = fake.root(100)?;
     mkfifo(&root.join("etc/pid_flag"))?;
     // A FIFO inside a flag directory, under the expected name or alone.
@@ -386,7 +305,7 @@ fn fifo_flag_does_not_hang() -> Result {
 
 #[test]
 fn socket_and_device_flags_are_refused() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let root = fake.root(100)?;
     let _listener = std::os::unix::net::UnixListener::bind(root.join("etc/pid_flag"))?;
     let err = flag_of(&fake.config(), 100)
@@ -424,7 +343,7 @@ fn socket_and_device_flags_are_refused() -> Result {
 
 #[test]
 fn huge_flag_file_is_refused_unread() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let root = fake.root(100)?;
     // 100 MB, sparse: it costs no disk, and reading it would cost time.
     let file = fs::File::create(root.join("etc/pid_flag"))?;
@@ -470,7 +389,7 @@ fn thread_bytes_read() -> std::result::Result<u64, Box<dyn std::error::Error>> {
 
 #[test]
 fn absolute_symlink_to_our_flag_does_not_match() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     configmap(&fake.own_flag(), "pid_flag", "flag-a")?;
     // Without RESOLVE_IN_ROOT these links would lead to our own flag, and
     // any container could impersonate the monitored one.
@@ -513,7 +432,7 @@ fn absolute_symlink_to_our_flag_does_not_match() -> Result {
 
 #[test]
 fn unreadable_entries_are_skipped() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     // A dangling symlink as the flag.
     let root = fake.root(100)?;
     symlink("/nowhere", root.join("etc/pid_flag"))?;
@@ -555,7 +474,7 @@ fn unreadable_entries_are_skipped() -> Result {
 
 #[test]
 fn pids_without_root_are_skipped() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fs::create_dir_all(fake.proc().join("100"))?;
     fs::create_dir_all(fake.proc().join("101/fd"))?;
     fake.process(102, "flag-a")?;
@@ -565,7 +484,7 @@ fn pids_without_root_are_skipped() -> Result {
 
 #[test]
 fn pids_vanishing_mid_scan() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fake.process(7, "flag-a")?;
     for pid in 1000..1400 {
         fake.process(pid, if pid % 2 == 0 { "flag-b" } else { "flag-a" })?;
@@ -598,7 +517,7 @@ fn pids_vanishing_mid_scan() -> Result {
 
 #[test]
 fn several_pids_in_one_cgroup_are_one_target() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fs::write(fake.own_flag(), "flag-a")?;
     for pid in [300, 100, 200] {
         fake.process(pid, "flag-a")?;
@@ -613,7 +532,7 @@ fn several_pids_in_one_cgroup_are_one_target() -> Result {
 
 #[test]
 fn one_cgroup_seen_through_different_paths_is_one_target() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fs::write(fake.own_flag(), "flag-a")?;
     // Pid 100 sees its cgroup in its own /sys/fs/cgroup; pid 101 shares
     // that root (another process of the same container); pid 102 is found
@@ -636,7 +555,7 @@ fn one_cgroup_seen_through_different_paths_is_one_target() -> Result {
 
 #[test]
 fn several_cgroups_are_ambiguous() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fs::write(fake.own_flag(), "flag-a")?;
     for (pid, cgroup) in [(100, "/pod/a"), (101, "/pod/b"), (102, "/pod/a")] {
         fake.process(pid, "flag-a")?;
@@ -660,7 +579,7 @@ fn several_cgroups_are_ambiguous() -> Result {
 
 #[test]
 fn own_view_is_preferred() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fake.in_cgroup(100, "/pod/a")?;
     let view = fake.own_view(100)?;
     assert_eq!(cgroup_of(&fake.config(), 100)?, view);
@@ -679,7 +598,7 @@ fn own_view_is_preferred() -> Result {
 
 #[test]
 fn own_view_symlinked_out_of_the_root_is_not_used() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fake.in_cgroup(100, "/pod/a")?;
     // A container pointing its /sys/fs/cgroup at a cgroup of its choosing,
     // through an absolute link that would resolve in our root.
@@ -698,14 +617,14 @@ fn own_view_symlinked_out_of_the_root_is_not_used() -> Result {
 
 #[test]
 fn own_view_in_our_cgroup_namespace_is_the_namespace_root() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fake.in_cgroup(100, "/pod/a")?;
     fake.own_view(100)?;
     // Same cgroup namespace as this process: its /sys/fs/cgroup is the
     // namespace's root, not its cgroup.
     let ns = fake.path("cgroupns");
     fs::write(&ns, "")?;
-    for pid in [SELF, 100] {
+    for pid in [FakeProc::SELF_PID, 100] {
         let dir = fake.proc().join(pid.to_string()).join("ns");
         fs::create_dir_all(&dir)?;
         symlink(&ns, dir.join("cgroup"))?;
@@ -728,7 +647,7 @@ fn own_view_in_our_cgroup_namespace_is_the_namespace_root() -> Result {
 
 #[test]
 fn cgroup_mount_from_mountinfo() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     let mount = fake.path("cg root");
     fs::create_dir_all(mount.join("pod/a"))?;
     let escaped = mount.display().to_string().replace(' ', "\\040");
@@ -757,7 +676,7 @@ fn cgroup_mount_from_mountinfo() -> Result {
 
 #[test]
 fn cgroup_errors_say_what_to_do() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fake.process(100, "x")?;
     let config = Config {
         cgroup_mount: None,
@@ -806,7 +725,7 @@ fn cgroup_errors_say_what_to_do() -> Result {
 
 #[test]
 fn a_matching_pid_without_a_cgroup_is_an_error() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fs::write(fake.own_flag(), "flag-a")?;
     fake.process(100, "flag-a")?;
     fake.in_cgroup(100, "/pod/a")?;
@@ -823,7 +742,7 @@ fn a_matching_pid_without_a_cgroup_is_an_error() -> Result {
 
 #[test]
 fn target_dies_with_its_processes_and_their_flag() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fs::write(fake.own_flag(), "flag-a")?;
     for pid in [100, 101] {
         fake.process(pid, "flag-a")?;
@@ -842,7 +761,7 @@ fn target_dies_with_its_processes_and_their_flag() -> Result {
 
 #[test]
 fn target_dies_when_its_pid_is_reused() -> Result {
-    let fake = Fake::new()?;
+    let fake = FakeProc::new()?;
     fs::write(fake.own_flag(), "flag-a")?;
     fake.process(100, "flag-a")?;
     fake.in_cgroup(100, "/pod/a")?;

@@ -5,6 +5,7 @@
 //! | [`ci`] | what a test does without root, a cgroup v2 mount or a tool: fail in CI, skip elsewhere |
 //! | [`cgroup`] | real cgroups holding real processes, removed even when a test fails |
 //! | [`pod`] | a simulated pod: a container's main process in its own namespaces, with a pid_flag |
+//! | [`fakeproc`] | a fake `/proc` tree for pid_flag discovery |
 //! | [`http`] | requests to a server under test, the samples of its exposition, `promtool` |
 //! | [`process`] | child processes stopped on drop, and polling until something happens |
 //!
@@ -29,6 +30,7 @@
 
 pub mod cgroup;
 pub mod ci;
+pub mod fakeproc;
 pub mod http;
 pub mod pod;
 pub mod process;
