@@ -39,10 +39,7 @@ fn cpu_some_total(cg: &TestCgroup) -> u64 {
 fn read_a_stressed_and_an_idle_cgroup_in_every_format() {
     let Some(root) = cgroup::root() else { return };
     let pair = Pair::new(&root, "cli-read");
-    let (busy, idle) = (
-        pair.busy.path().to_str().expect("utf-8"),
-        pair.idle.path().to_str().expect("utf-8"),
-    );
+    let (busy, idle) = pair.paths();
     eventually(Duration::from_secs(20), || {
         (cpu_some_total(&pair.busy) > 0).then_some(())
     })
@@ -134,10 +131,7 @@ fn read_by_pid() {
 fn check_exits_on_both_sides_of_a_threshold() {
     let Some(root) = cgroup::root() else { return };
     let pair = Pair::new(&root, "cli-check");
-    let (busy, idle) = (
-        pair.busy.path().to_str().expect("utf-8"),
-        pair.idle.path().to_str().expect("utf-8"),
-    );
+    let (busy, idle) = pair.paths();
     // Four loops on two CPUs: some task waits nearly all the time. An empty
     // cgroup: exactly zero.
     psi(&[
@@ -194,10 +188,7 @@ fn check_exits_on_both_sides_of_a_threshold() {
 fn watch_prints_a_line_per_tick_off_a_terminal() {
     let Some(root) = cgroup::root() else { return };
     let pair = Pair::new(&root, "cli-watch");
-    let (busy, idle) = (
-        pair.busy.path().to_str().expect("utf-8"),
-        pair.idle.path().to_str().expect("utf-8"),
-    );
+    let (busy, idle) = pair.paths();
     let a = psi(&["watch", busy, idle, "-i", "500ms", "-n", "2"])
         .assert()
         .success();
@@ -277,10 +268,7 @@ fn top_ranks_the_stressed_cgroup_first() {
 fn wait_fires_on_stress_and_times_out_on_an_empty_cgroup() {
     let Some(root) = cgroup::root() else { return };
     let pair = Pair::new(&root, "cli-wait");
-    let (busy, idle) = (
-        pair.busy.path().to_str().expect("utf-8"),
-        pair.idle.path().to_str().expect("utf-8"),
-    );
+    let (busy, idle) = pair.paths();
     psi(&[
         "wait",
         busy,
@@ -348,55 +336,25 @@ fn read_and_check_by_pid_flag() {
         ));
 }
 
-/// A kubelet-style tree (systemd driver) made under a test cgroup, removed
-/// deepest first on drop.
-struct KubeTree {
-    dirs: Vec<std::path::PathBuf>,
-    busy: Vec<std::process::Child>,
-}
-
-impl Drop for KubeTree {
-    fn drop(&mut self) {
-        for c in &mut self.busy {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for d in self.dirs.iter().rev() {
-            let _ = cgroup::remove_dir_retrying(d);
-        }
-    }
-}
-
 #[test]
 fn top_and_read_show_kubernetes_identity() {
     let Some(root) = cgroup::root() else { return };
     let parent = TestCgroup::new(&root, "cli-kube").expect("cgroup");
     let uid = "5f3c2a1e-8b7d-4c6a-9e0f-1a2b3c4d5e6f";
     let cid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    let mut dirs = vec![parent.path().join("kubepods.slice")];
-    dirs.push(dirs[0].join("kubepods-burstable.slice"));
-    dirs.push(dirs[1].join(format!(
-        "kubepods-burstable-pod{}.slice",
-        uid.replace('-', "_")
-    )));
-    dirs.push(dirs[2].join(format!("cri-containerd-{cid}.scope")));
-    let mut tree = KubeTree {
-        dirs: Vec::new(),
-        busy: Vec::new(),
-    };
-    for d in &dirs {
-        std::fs::create_dir(d).expect("mkdir");
-        tree.dirs.push(d.clone());
-    }
-    let container = dirs[3].clone();
-    for _ in 0..4 {
-        let child = std::process::Command::new("sh")
-            .args(["-c", "while :; do :; done"])
-            .spawn()
-            .expect("busy loop");
-        std::fs::write(container.join("cgroup.procs"), child.id().to_string()).expect("move");
-        tree.busy.push(child);
-    }
+    // A kubelet-style tree (systemd driver). Locals drop in reverse order:
+    // the container's loops and cgroup first, the slices above it after.
+    let pods = TestCgroup::named(parent.path(), "kubepods.slice").expect("mkdir");
+    let qos = TestCgroup::named(pods.path(), "kubepods-burstable.slice").expect("mkdir");
+    let pod = TestCgroup::named(
+        qos.path(),
+        &format!("kubepods-burstable-pod{}.slice", uid.replace('-', "_")),
+    )
+    .expect("mkdir");
+    let mut scope =
+        TestCgroup::named(pod.path(), &format!("cri-containerd-{cid}.scope")).expect("mkdir");
+    scope.burn(4).expect("busy loops");
+    let container = scope.path();
     let a = psi(&["read", "-f", "json", container.to_str().expect("utf-8")])
         .assert()
         .success();
@@ -432,7 +390,6 @@ fn top_and_read_show_kubernetes_identity() {
         "{text}"
     );
     assert!(!row.trim_start().starts_with("0.00 "), "it stalls: {text}");
-    drop(tree);
 }
 
 #[test]

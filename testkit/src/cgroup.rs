@@ -58,7 +58,17 @@ impl TestCgroup {
     /// binary and call, so parallel tests and binaries never share one.
     pub fn new(parent: &Path, name: &str) -> io::Result<Self> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = parent.join(format!("psi-test-{name}-{}-{n}", std::process::id()));
+        Self::named(
+            parent,
+            &format!("psi-test-{name}-{}-{n}", std::process::id()),
+        )
+    }
+
+    /// Creates `<parent>/<name>` exactly, for a layout whose names matter
+    /// (a kubelet's `kubepods.slice/...`). Unique only under a parent made
+    /// by [`new`](TestCgroup::new); it must drop before that parent.
+    pub fn named(parent: &Path, name: &str) -> io::Result<Self> {
+        let path = parent.join(name);
         std::fs::create_dir(&path)?;
         Ok(TestCgroup {
             path,

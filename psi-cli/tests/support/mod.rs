@@ -40,6 +40,11 @@ impl Pair {
         Pair { busy, idle, parent }
     }
 
+    /// The busy and the idle cgroup's paths, as arguments to `psi`.
+    pub fn paths(&self) -> (&str, &str) {
+        (arg(&self.busy), arg(&self.idle))
+    }
+
     /// A child's name as `psi top` shows it under the parent.
     pub fn name(&self, cg: &TestCgroup) -> String {
         cg.path()
@@ -48,6 +53,11 @@ impl Pair {
             .display()
             .to_string()
     }
+}
+
+/// A cgroup's path as an argument to `psi`.
+fn arg(cg: &TestCgroup) -> &str {
+    cg.path().to_str().expect("a UTF-8 cgroup path")
 }
 
 /// A tmux server of our own, with one `sh` in a window of a fixed size.
