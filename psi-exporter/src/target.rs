@@ -1,8 +1,7 @@
 //! What is monitored: the system, one cgroup, or the container found by its
 //! pid_flag, followed across restarts.
 
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use psi_core::Pressure;
@@ -10,8 +9,6 @@ use psi_core::Resource;
 use psi_core::cpu_stat::CpuStat;
 use psi_core::discover::{self, DiscoverError};
 use psi_core::read::{CpuStatFile, PressureSet, ReadError};
-use rustix::event::{PollFd, PollFlags, poll};
-use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
 /// How the target is chosen.
 #[derive(Debug)]
@@ -45,9 +42,9 @@ pub struct Current {
     root_cgroup: bool,
     files: PressureSet,
     cpu_stat: Option<CpuStatFile>,
+    /// What discovery found (discover mode only), which knows whether its
+    /// processes still run.
     found: Option<discover::Target>,
-    /// One pidfd per monitored process, which polls readable once it exits.
-    pidfds: Vec<OwnedFd>,
 }
 
 /// What one read of the target gave.
@@ -141,7 +138,7 @@ impl Target {
             return;
         };
         if let Some(current) = &self.current
-            && !current.is_alive(config)
+            && !current.found.as_ref().is_some_and(|f| f.is_alive(config))
         {
             tracing::info!(pids = ?current.pids, cgroup = %current.path.display(), "monitored process exited; searching again");
             self.current = None;
@@ -204,26 +201,11 @@ fn fixed(path: PathBuf, files: PressureSet, cpu_stat: Option<CpuStatFile>) -> Cu
         files,
         cpu_stat,
         found: None,
-        pidfds: Vec::new(),
     }
 }
 
 impl Current {
     fn found(found: discover::Target, cpu_stat: bool) -> Self {
-        // pidfds make the liveness check one poll(2) a scrape; where they
-        // cannot be had (an old kernel, or pids of a test's fake /proc) the
-        // slower flag check is used instead.
-        let pidfds: Vec<OwnedFd> = found
-            .pids
-            .iter()
-            .filter_map(|&pid| Pid::from_raw(i32::try_from(pid).ok()?))
-            .filter_map(|pid| pidfd_open(pid, PidfdFlags::empty()).ok())
-            .collect();
-        let pidfds = if pidfds.len() == found.pids.len() {
-            pidfds
-        } else {
-            Vec::new()
-        };
         Current {
             root_cgroup: psi_core::read::is_root_cgroup(&found.cgroup),
             path: found.cgroup.clone(),
@@ -231,24 +213,6 @@ impl Current {
             files: PressureSet::cgroup(&found.cgroup),
             cpu_stat: cpu_stat.then(|| CpuStatFile::new(&found.cgroup)),
             found: Some(found),
-            pidfds,
-        }
-    }
-
-    fn is_alive(&self, config: &discover::Config) -> bool {
-        let slow = || self.found.as_ref().is_some_and(|f| f.is_alive(config));
-        if self.pidfds.is_empty() || config.proc_root != Path::new("/proc") {
-            return slow();
-        }
-        let mut fds: Vec<PollFd<'_>> = self
-            .pidfds
-            .iter()
-            .map(|fd| PollFd::new(fd, PollFlags::IN))
-            .collect();
-        match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
-            // Alive while any pidfd is not yet readable.
-            Ok(_) => fds.iter().any(|fd| !fd.revents().contains(PollFlags::IN)),
-            Err(_) => slow(),
         }
     }
 }

@@ -41,10 +41,13 @@ mod flag;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rustix::fd::AsFd as _;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fd::{AsFd as _, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
 pub use cgroup::{cgroup_of, cgroup2_mount};
 pub use error::{DiscoverError, FlagError};
@@ -80,7 +83,11 @@ impl Default for Config {
 }
 
 /// The monitored container: the processes carrying our flag, and their cgroup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Found on the real `/proc`, it holds a pidfd per process, so that
+/// [`is_alive`](Self::is_alive) is one `poll(2)` however many processes there
+/// are; clones share them.
+#[derive(Debug, Clone)]
 pub struct Target {
     /// The matching pids, sorted.
     pub pids: Vec<u32>,
@@ -91,7 +98,25 @@ pub struct Target {
     /// Each pid's start time (field 22 of `/proc/<pid>/stat`, in clock
     /// ticks), when readable, to tell a reused pid from the same process.
     start_times: Vec<Option<u64>>,
+    /// One pidfd per pid, each readable once its process has exited; empty
+    /// where pidfds cannot be had (Linux before 5.3, a seccomp profile that
+    /// blocks `pidfd_open`, or a `proc_root` other than `/proc`).
+    pidfds: Arc<[OwnedFd]>,
 }
+
+/// Two targets are equal when they name the same processes (pids and start
+/// times) in the same cgroup with the same flag: the pidfds are handles to
+/// those processes, not part of what is found.
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        self.pids == other.pids
+            && self.cgroup == other.cgroup
+            && self.flag == other.flag
+            && self.start_times == other.start_times
+    }
+}
+
+impl Eq for Target {}
 
 impl Target {
     /// The flag the processes carry (trimmed).
@@ -104,7 +129,16 @@ impl Target {
     /// time differs, or its flag does. When this returns `false`, call
     /// [`discover`] again: the monitored container has restarted, or is
     /// gone.
+    ///
+    /// With pidfds (see [`Target`]) and `config.proc_root` being `/proc`,
+    /// this is one `poll(2)`, which a reused pid cannot fool, and the flag is
+    /// not read again; otherwise each pid's start time and flag are read.
     pub fn is_alive(&self, config: &Config) -> bool {
+        if config.proc_root == Path::new(PROC)
+            && let Some(alive) = self.poll_pidfds()
+        {
+            return alive;
+        }
         self.pids
             .iter()
             .zip(&self.start_times)
@@ -116,6 +150,48 @@ impl Target {
                 read_pid_flag(config, pid).is_ok_and(|f| f == self.flag)
             })
     }
+
+    /// Whether any pidfd is not yet readable (its process runs); `None`
+    /// without pidfds or when `poll` fails.
+    fn poll_pidfds(&self) -> Option<bool> {
+        if self.pidfds.is_empty() {
+            return None;
+        }
+        let mut fds: Vec<PollFd<'_>> = self
+            .pidfds
+            .iter()
+            .map(|fd| PollFd::new(fd, PollFlags::IN))
+            .collect();
+        poll(&mut fds, Some(&Timespec::default())).ok()?;
+        Some(fds.iter().any(|fd| !fd.revents().contains(PollFlags::IN)))
+    }
+}
+
+/// The proc file system where pids are this process's own, so that pidfds
+/// can be opened for them.
+const PROC: &str = "/proc";
+
+/// A pidfd for each of `pids`, or none at all (then [`Target::is_alive`]
+/// reads start times and flags instead).
+///
+/// A pid may have been reused between the scan and `pidfd_open`: the start
+/// time is read again once the pidfd pins the process, and a change means
+/// the pidfd is some other process's.
+fn open_pidfds(pids: &[u32], start_times: &[Option<u64>]) -> Arc<[OwnedFd]> {
+    let proc_root = Path::new(PROC);
+    let open = |(&pid, &start): (&u32, &Option<u64>)| {
+        let fd = pidfd_open(
+            Pid::from_raw(i32::try_from(pid).ok()?)?,
+            PidfdFlags::empty(),
+        )
+        .ok()?;
+        (start.is_none() || start_time(proc_root, pid) == start).then_some(fd)
+    };
+    pids.iter()
+        .zip(start_times)
+        .map(open)
+        .collect::<Option<Vec<OwnedFd>>>()
+        .map_or_else(|| Arc::from([]), Arc::from)
 }
 
 /// Reads this process's own flag at `path`: trimmed, at most [`FLAG_LIMIT`]
@@ -192,6 +268,11 @@ pub fn discover(config: &Config) -> Result<Target, DiscoverError> {
             denied: scan.denied,
         }),
         (Some(only), 0) => Ok(Target {
+            pidfds: if config.proc_root == Path::new(PROC) {
+                open_pidfds(&only.pids, &only.start_times)
+            } else {
+                Arc::from([])
+            },
             pids: only.pids,
             cgroup: only.path,
             flag,
@@ -354,6 +435,72 @@ mod tests {
         assert_eq!(start_time(dir.path(), 7), Some(123_456));
         assert_eq!(start_time(dir.path(), 8), None);
         Ok(())
+    }
+
+    /// A target of one real child process that carries no flag: only the
+    /// pidfd can say it is alive, since the flag check would fail.
+    fn child_target(child: &std::process::Child) -> Target {
+        let pid = child.id();
+        let start = start_time(Path::new(PROC), pid);
+        Target {
+            pids: vec![pid],
+            cgroup: PathBuf::from("/nonexistent"),
+            flag: "a flag no process carries".to_owned(),
+            start_times: vec![start],
+            pidfds: open_pidfds(&[pid], &[start]),
+        }
+    }
+
+    #[test]
+    fn a_pidfd_says_when_the_process_exits() -> std::io::Result<()> {
+        let mut child = std::process::Command::new("sleep").arg("60").spawn()?;
+        let target = child_target(&child);
+        assert_eq!(target.pidfds.len(), 1, "pidfd_open works on this kernel");
+        let config = Config::default();
+        let alive = target.is_alive(&config);
+        // A clone shares the pidfds and answers alike.
+        let clone_alive = target.clone().is_alive(&config);
+        child.kill()?;
+        child.wait()?;
+        assert!(
+            alive && clone_alive,
+            "the running child is alive by its pidfd"
+        );
+        assert!(!target.is_alive(&config), "the reaped child is not");
+        Ok(())
+    }
+
+    #[test]
+    fn a_pid_reused_before_its_pidfd_is_opened_gets_none() -> std::io::Result<()> {
+        let mut child = std::process::Command::new("sleep").arg("60").spawn()?;
+        let pid = child.id();
+        let start = start_time(Path::new(PROC), pid);
+        // The scan saw another process under this pid: its start time differs.
+        let fds = open_pidfds(&[pid], &[start.map(|s| s + 1)]);
+        let right = open_pidfds(&[pid], &[start]);
+        child.kill()?;
+        child.wait()?;
+        assert!(fds.is_empty());
+        assert_eq!(right.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_fake_proc_root_is_not_answered_by_pidfds() {
+        let target = Target {
+            pids: vec![std::process::id()],
+            cgroup: PathBuf::from("/nonexistent"),
+            flag: "flag".to_owned(),
+            start_times: vec![None],
+            pidfds: open_pidfds(&[std::process::id()], &[None]),
+        };
+        let fake = Config {
+            proc_root: PathBuf::from("/nonexistent/proc"),
+            ..Config::default()
+        };
+        // This process runs, but the fake proc root is what is asked about.
+        assert!(!target.is_alive(&fake));
+        assert!(target.is_alive(&Config::default()));
     }
 
     #[test]
