@@ -50,7 +50,7 @@ use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
 pub use cgroup::{cgroup_of, cgroup2_mount};
-pub use error::{DiscoverError, FlagError};
+pub use error::{DiscoverError, FlagError, Privilege};
 pub use flag::FLAG_LIMIT;
 
 use error::inside;
@@ -266,6 +266,7 @@ pub fn discover(config: &Config) -> Result<Target, DiscoverError> {
             flag_path: config.flag_path.clone(),
             own_flag: config.own_flag.clone(),
             denied: scan.denied,
+            privilege: Privilege::current(),
         }),
         (Some(only), 0) => Ok(Target {
             pidfds: if config.proc_root == Path::new(PROC) {
@@ -303,8 +304,11 @@ struct Group {
 struct Scan {
     /// Matching pids, ascending, with their start times.
     matches: Vec<(u32, Option<u64>)>,
-    /// Processes that could not be inspected for lack of permission.
-    denied: usize,
+    /// Processes, ascending, whose root directory refused this process: the
+    /// kernel's ptrace access check, the one privilege decides. A flag file
+    /// refusing us inside a root we could open is not counted, since no
+    /// advice about that check would be true of it.
+    denied: Vec<u32>,
 }
 
 fn scan(config: &Config, flag: &str) -> Result<Scan, DiscoverError> {
@@ -330,22 +334,24 @@ fn scan(config: &Config, flag: &str) -> Result<Scan, DiscoverError> {
     pids.sort_unstable();
     let mut scan = Scan {
         matches: Vec::new(),
-        denied: 0,
+        denied: Vec::new(),
     };
     for pid in pids {
         // Read before the flag: a pid reused after this point fails the
         // start-time check of `is_alive` instead of passing it.
         let start = start_time(&config.proc_root, pid);
-        match read_pid_flag(config, pid) {
-            Ok(theirs) if theirs == flag => scan.matches.push((pid, start)),
-            Ok(_) => {}
-            Err(DiscoverError::Flag { source, .. })
-                if matches!(source.errno(), Some(e) if e == Errno::ACCESS.raw_os_error()
-                    || e == Errno::PERM.raw_os_error()) =>
-            {
-                scan.denied += 1;
+        let root = match open_root(config, pid) {
+            Ok(root) => root,
+            Err(Errno::ACCESS | Errno::PERM) => {
+                scan.denied.push(pid);
+                continue;
             }
-            Err(_) => {}
+            // Vanished, or not a process directory.
+            Err(_) => continue,
+        };
+        match flag::read_flag(Base::InRoot(root.as_fd()), &config.flag_path) {
+            Ok(theirs) if theirs == flag => scan.matches.push((pid, start)),
+            _ => {}
         }
     }
     Ok(scan)
@@ -359,18 +365,28 @@ fn parse_pid(name: &str) -> Option<u32> {
     name.parse().ok()
 }
 
+/// `<proc_root>/<pid>/root`, the process's root directory. Following that
+/// link is what the kernel's ptrace access check guards.
+fn root_path(config: &Config, pid: u32) -> PathBuf {
+    config.proc_root.join(pid.to_string()).join("root")
+}
+
+fn open_root(config: &Config, pid: u32) -> Result<File, Errno> {
+    rustix::fs::open(
+        root_path(config, pid),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map(File::from)
+}
+
 fn read_pid_flag(config: &Config, pid: u32) -> Result<String, DiscoverError> {
-    let root_path = config.proc_root.join(pid.to_string()).join("root");
     let read = || {
-        let root = File::from(rustix::fs::open(
-            &root_path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?);
+        let root = open_root(config, pid)?;
         flag::read_flag(Base::InRoot(root.as_fd()), &config.flag_path)
     };
     read().map_err(|source| DiscoverError::Flag {
-        path: inside(&root_path, &config.flag_path),
+        path: inside(&root_path(config, pid), &config.flag_path),
         source,
     })
 }
