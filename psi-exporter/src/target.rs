@@ -1,7 +1,6 @@
 //! What is monitored: the system, one cgroup, or the container found by its
 //! pid_flag, followed across restarts.
 
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -10,8 +9,6 @@ use psi_core::Resource;
 use psi_core::cpu_stat::CpuStat;
 use psi_core::discover::{self, DiscoverError};
 use psi_core::read::{CpuStatFile, PressureSet, ReadError};
-use rustix::event::{PollFd, PollFlags, poll};
-use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
 /// How the target is chosen.
 #[derive(Debug)]
@@ -45,9 +42,12 @@ pub struct Current {
     root_cgroup: bool,
     files: PressureSet,
     cpu_stat: Option<CpuStatFile>,
+    /// What discovery found (discover mode only), which knows whether its
+    /// processes still run.
     found: Option<discover::Target>,
-    /// One pidfd per monitored process, which polls readable once it exits.
-    pidfds: Vec<OwnedFd>,
+    /// A `--cgroup` directory found gone at the last read: logged once, and
+    /// again when it is back.
+    gone: bool,
 }
 
 /// What one read of the target gave.
@@ -141,7 +141,7 @@ impl Target {
             return;
         };
         if let Some(current) = &self.current
-            && !current.is_alive(config)
+            && !current.found.as_ref().is_some_and(|f| f.is_alive(config))
         {
             tracing::info!(pids = ?current.pids, cgroup = %current.path.display(), "monitored process exited; searching again");
             self.current = None;
@@ -179,21 +179,87 @@ impl Target {
     }
 
     /// Reads every resource of the current target, or `None` when there is none.
-    /// A cgroup found gone in discover mode is dropped, to be searched again.
+    ///
+    /// A cgroup found gone ([`cgroup_is_gone`]) is left at this read: in
+    /// discover mode it is dropped, and searched for again at the next
+    /// rediscovery; with `--cgroup` its files are reopened, so a cgroup
+    /// re-created at the path is read, and none of them answers from what
+    /// the removed cgroup's files said (irq's one-minute "unsupported").
     pub fn read(&mut self) -> Option<Readings> {
         let current = self.current.as_mut()?;
         let pressure = Resource::ALL.map(|r| current.files.read(r));
         let cpu_stat = current.cpu_stat.as_mut().and_then(|f| f.read().ok());
-        let all_gone = pressure
-            .iter()
-            .all(|r| matches!(r, Err(ReadError::Gone { .. })));
-        if all_gone && matches!(self.mode, Mode::Discover(_)) {
-            tracing::info!(cgroup = %current.path.display(), "monitored cgroup is gone; searching again");
-            self.current = None;
-            self.last_search = None;
+        match &self.mode {
+            Mode::System(_) => {}
+            Mode::Discover(_) => {
+                if cgroup_is_gone(&current.path, &pressure) {
+                    tracing::info!(cgroup = %current.path.display(), "monitored cgroup is gone; searching again");
+                    // `last_search` is kept: the search waits for the
+                    // rediscovery interval like any other, so a container
+                    // whose cgroup is gone each time it is found is not
+                    // searched for at every scrape.
+                    self.current = None;
+                }
+            }
+            Mode::Cgroup(dir) => {
+                if cgroup_is_gone(dir, &pressure) {
+                    if !current.gone {
+                        tracing::warn!(cgroup = %dir.display(), "the cgroup is gone; reading it again at every scrape until it is back");
+                    }
+                    current.gone = true;
+                    current.files = PressureSet::cgroup(dir);
+                    current.cpu_stat = self.cpu_stat.then(|| CpuStatFile::new(dir));
+                } else if current.gone && pressure.iter().any(Result::is_ok) {
+                    tracing::info!(cgroup = %dir.display(), "the cgroup is back");
+                    current.gone = false;
+                }
+            }
         }
         Some(Readings { pressure, cpu_stat })
     }
+}
+
+/// Whether the cgroup at `dir` is gone, judged from one read of its pressure
+/// files (in [`Resource::index`] order): the one rule of when a target is
+/// left.
+///
+/// Nothing read, and either
+/// - every resource that is not unsupported reads gone: a kept-open file
+///   answers "unsupported" from psi-core's one-minute cache (irq on kernels
+///   without it in cgroups) long after its cgroup was removed;
+/// - or the directory is no longer a cgroup: its path leads nowhere, or to a
+///   cgroup2 directory without `cgroup.procs`, which every cgroup has. A
+///   removed cgroup seen through a mount of it (the container's own
+///   `/sys/fs/cgroup`, a cgroup namespace rooted there) stays an empty
+///   directory whose pressure files read as unsupported.
+///
+/// The directory is looked at only when nothing was read, so a healthy
+/// scrape costs no system call here.
+pub fn cgroup_is_gone(dir: &Path, pressure: &[Result<Pressure, ReadError>]) -> bool {
+    if pressure.iter().any(Result::is_ok) {
+        return false;
+    }
+    let gone = |r: &Result<Pressure, ReadError>| matches!(r, Err(ReadError::Gone { .. }));
+    let unsupported =
+        |r: &Result<Pressure, ReadError>| matches!(r, Err(ReadError::Unsupported { .. }));
+    if pressure.iter().any(gone) && pressure.iter().all(|r| gone(r) || unsupported(r)) {
+        return true;
+    }
+    match std::fs::metadata(dir) {
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(_) => is_cgroup2(dir) && !dir.join("cgroup.procs").exists(),
+    }
+}
+
+/// `CGROUP2_SUPER_MAGIC` from `<linux/magic.h>`.
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Whether `dir` is on a cgroup v2 file system: a saved copy of a cgroup's
+/// files is not, and has no `cgroup.procs` without being gone.
+fn is_cgroup2(dir: &Path) -> bool {
+    // `f_type` is a signed long of architecture-dependent width.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::statfs(dir).is_ok_and(|st| st.f_type as i64 == CGROUP2_SUPER_MAGIC)
 }
 
 fn fixed(path: PathBuf, files: PressureSet, cpu_stat: Option<CpuStatFile>) -> Current {
@@ -204,26 +270,12 @@ fn fixed(path: PathBuf, files: PressureSet, cpu_stat: Option<CpuStatFile>) -> Cu
         files,
         cpu_stat,
         found: None,
-        pidfds: Vec::new(),
+        gone: false,
     }
 }
 
 impl Current {
     fn found(found: discover::Target, cpu_stat: bool) -> Self {
-        // pidfds make the liveness check one poll(2) a scrape; where they
-        // cannot be had (an old kernel, or pids of a test's fake /proc) the
-        // slower flag check is used instead.
-        let pidfds: Vec<OwnedFd> = found
-            .pids
-            .iter()
-            .filter_map(|&pid| Pid::from_raw(i32::try_from(pid).ok()?))
-            .filter_map(|pid| pidfd_open(pid, PidfdFlags::empty()).ok())
-            .collect();
-        let pidfds = if pidfds.len() == found.pids.len() {
-            pidfds
-        } else {
-            Vec::new()
-        };
         Current {
             root_cgroup: psi_core::read::is_root_cgroup(&found.cgroup),
             path: found.cgroup.clone(),
@@ -231,24 +283,7 @@ impl Current {
             files: PressureSet::cgroup(&found.cgroup),
             cpu_stat: cpu_stat.then(|| CpuStatFile::new(&found.cgroup)),
             found: Some(found),
-            pidfds,
-        }
-    }
-
-    fn is_alive(&self, config: &discover::Config) -> bool {
-        let slow = || self.found.as_ref().is_some_and(|f| f.is_alive(config));
-        if self.pidfds.is_empty() || config.proc_root != Path::new("/proc") {
-            return slow();
-        }
-        let mut fds: Vec<PollFd<'_>> = self
-            .pidfds
-            .iter()
-            .map(|fd| PollFd::new(fd, PollFlags::IN))
-            .collect();
-        match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
-            // Alive while any pidfd is not yet readable.
-            Ok(_) => fds.iter().any(|fd| !fd.revents().contains(PollFlags::IN)),
-            Err(_) => slow(),
+            gone: false,
         }
     }
 }
@@ -268,6 +303,89 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One resource's read.
+    type Read = Result<Pressure, ReadError>;
+
+    fn ok() -> Read {
+        Ok(Pressure {
+            some: None,
+            full: None,
+        })
+    }
+
+    fn gone() -> Read {
+        Err(ReadError::Gone {
+            path: "/x/cpu.pressure".into(),
+        })
+    }
+
+    fn unsupported() -> Read {
+        Err(ReadError::Unsupported {
+            path: "/x/irq.pressure".into(),
+        })
+    }
+
+    fn denied() -> Read {
+        Err(ReadError::PermissionDenied {
+            path: "/x/io.pressure".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        })
+    }
+
+    #[test]
+    fn a_cgroup_is_gone_when_nothing_but_unsupported_says_otherwise() {
+        let live = tempfile::tempdir().expect("tempdir");
+        let removed = live.path().join("removed");
+        let cases: [(&str, [Read; 4], bool, bool); 8] = [
+            // (what, reads, gone with the directory there, gone without it)
+            ("all read", [ok(), ok(), ok(), ok()], false, false),
+            ("one read", [ok(), gone(), gone(), gone()], false, false),
+            (
+                "irq cached as unsupported",
+                [gone(), gone(), gone(), unsupported()],
+                true,
+                true,
+            ),
+            ("all gone", [gone(), gone(), gone(), gone()], true, true),
+            (
+                "no PSI in cgroups",
+                [unsupported(), unsupported(), unsupported(), unsupported()],
+                false,
+                true,
+            ),
+            (
+                "a permission error is no proof",
+                [gone(), gone(), denied(), unsupported()],
+                false,
+                true,
+            ),
+            (
+                "all denied",
+                [denied(), denied(), denied(), denied()],
+                false,
+                true,
+            ),
+            (
+                "irq first",
+                [unsupported(), gone(), gone(), gone()],
+                true,
+                true,
+            ),
+        ];
+        for (what, reads, there, not_there) in cases {
+            assert_eq!(
+                cgroup_is_gone(live.path(), &reads),
+                there,
+                "{what}, directory there"
+            );
+            assert_eq!(
+                cgroup_is_gone(&removed, &reads),
+                not_there,
+                "{what}, no directory"
+            );
+        }
+    }
 
     #[test]
     fn cpu_stat_is_read_only_when_asked() {

@@ -46,7 +46,7 @@ pub enum DiscoverError {
         proc_root.display(),
         flag_path.display(),
         own_flag.display(),
-        denied_note(*denied)
+        denied_note(denied, *privilege)
     )]
     NotFound {
         /// The proc root that was scanned.
@@ -55,8 +55,13 @@ pub enum DiscoverError {
         flag_path: PathBuf,
         /// This process's own flag.
         own_flag: PathBuf,
-        /// How many processes could not be inspected for lack of permission.
-        denied: usize,
+        /// The processes, ascending, whose root directory refused this
+        /// process (`EACCES` or `EPERM` from the kernel's ptrace access check
+        /// on `/proc/<pid>/root`), so their flag could not be looked at.
+        denied: Vec<u32>,
+        /// What this process was allowed when it searched, which decides
+        /// what the message says about `denied`.
+        privilege: Privilege,
     },
     /// The processes with our flag are in more than one cgroup.
     #[error("processes with the flag are in {} cgroups: {}; pass --cgroup to choose one", cgroups.len(), list_cgroups(cgroups))]
@@ -168,28 +173,84 @@ impl From<rustix::io::Errno> for FlagError {
     }
 }
 
-impl FlagError {
-    /// The OS error code, when the cause is an I/O error.
-    pub(super) fn errno(&self) -> Option<i32> {
-        match self {
-            FlagError::Io(e) => e.raw_os_error(),
-            _ => None,
-        }
+/// The privilege that decides the kernel's ptrace access check on another
+/// process's `/proc/<pid>/root`, the check a search must pass to read that
+/// process's flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Privilege {
+    /// The effective uid is 0.
+    pub root: bool,
+    /// `CAP_SYS_PTRACE` is in the effective capability set.
+    pub sys_ptrace: bool,
+}
+
+/// `CAP_SYS_PTRACE` from `<linux/capability.h>`: its bit in `CapEff`.
+const CAP_SYS_PTRACE: u32 = 19;
+
+impl Privilege {
+    /// This thread's privilege (the check is made on the calling thread's
+    /// credentials), from `/proc/thread-self/status`; nothing is assumed
+    /// where it cannot be read.
+    pub fn current() -> Self {
+        std::fs::read_to_string("/proc/thread-self/status")
+            .map(|status| Self::from_status(&status))
+            .unwrap_or_default()
+    }
+
+    /// Parses the `Uid:` and `CapEff:` lines of a `/proc/<pid>/status` text.
+    fn from_status(status: &str) -> Self {
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
+        // `Uid:` lists the real, effective, saved and file-system uids.
+        let root = field("Uid:").and_then(|f| f.split_ascii_whitespace().nth(1)) == Some("0");
+        let sys_ptrace = field("CapEff:")
+            .and_then(|f| u64::from_str_radix(f.trim(), 16).ok())
+            .is_some_and(|caps| caps & (1 << CAP_SYS_PTRACE) != 0);
+        Privilege { root, sys_ptrace }
     }
 }
 
-/// What lets a reader pass the kernel's ptrace access check on another
-/// process's `/proc/<pid>/root`: an added capability is not effective for a
-/// non-root user in Kubernetes, which sets no ambient capabilities.
-const DENIED_HINT: &str = "permission denied: run as root with the SYS_PTRACE capability, \
-                           or as the monitored container's uid and gid";
+/// How many refused pids a message names before it only counts the rest.
+const DENIED_SHOWN: usize = 10;
 
-fn denied_note(denied: usize) -> String {
-    match denied {
-        0 => String::new(),
-        1 => format!("; 1 process could not be inspected ({DENIED_HINT})"),
-        n => format!("; {n} processes could not be inspected ({DENIED_HINT})"),
+/// Says which processes refused us and why, in words that are true of this
+/// process: advice to become root with `SYS_PTRACE` only where it is not.
+/// An added capability is not effective for a non-root user in Kubernetes,
+/// which sets no ambient capabilities, hence "as root".
+fn denied_note(denied: &[u32], privilege: Privilege) -> String {
+    let (pids, their) = match denied {
+        [] => return String::new(),
+        [_] => ("pid", "its root directory"),
+        _ => ("pids", "their root directories"),
+    };
+    let mut list = String::new();
+    for (i, pid) in denied.iter().take(DENIED_SHOWN).enumerate() {
+        let _ = write!(list, "{}{pid}", if i == 0 { "" } else { ", " });
     }
+    if denied.len() > DENIED_SHOWN {
+        let _ = write!(list, " and {} more", denied.len() - DENIED_SHOWN);
+    }
+    let why = match (privilege.root, privilege.sys_ptrace) {
+        (true, true) => {
+            "the kernel's ptrace access check denied it although this process is root with \
+             CAP_SYS_PTRACE (a process of another user namespace, or protected by a security \
+             module)"
+        }
+        (false, true) => {
+            "the kernel's ptrace access check denied it although this process has \
+             CAP_SYS_PTRACE (a process of another user namespace, or protected by a security \
+             module)"
+        }
+        (true, false) => {
+            "permission denied by the kernel's ptrace access check: this process is root but \
+             CAP_SYS_PTRACE is not in its effective set; add the SYS_PTRACE capability, or run \
+             as the monitored container's uid and gid"
+        }
+        (false, false) => {
+            "permission denied by the kernel's ptrace access check: run as root with the \
+             SYS_PTRACE capability, or as the monitored container's uid and gid"
+        }
+    };
+    format!("; {pids} {list} refused access to {their}: {why}")
 }
 
 fn list_cgroups(cgroups: &[(PathBuf, Vec<u32>)]) -> String {
@@ -234,25 +295,207 @@ mod tests {
         );
     }
 
-    #[test]
-    fn not_found_mentions_denied_processes() {
-        let mut e = DiscoverError::NotFound {
+    fn not_found(denied: Vec<u32>, privilege: Privilege) -> String {
+        DiscoverError::NotFound {
             proc_root: "/proc".into(),
             flag_path: "/etc/pid_flag".into(),
             own_flag: "/etc/pid_flag_sc".into(),
-            denied: 0,
+            denied,
+            privilege,
+        }
+        .to_string()
+    }
+
+    const NOT_FOUND: &str =
+        "no process under /proc has /etc/pid_flag matching the flag in /etc/pid_flag_sc";
+
+    #[test]
+    fn not_found_without_refusals_says_nothing_of_privilege() {
+        for root in [false, true] {
+            for sys_ptrace in [false, true] {
+                let privilege = Privilege { root, sys_ptrace };
+                assert_eq!(not_found(vec![], privilege), NOT_FOUND);
+            }
+        }
+    }
+
+    #[test]
+    fn not_found_tells_an_unprivileged_process_to_become_root() {
+        let plain = Privilege::default();
+        assert_eq!(
+            not_found(vec![7], plain),
+            format!(
+                "{NOT_FOUND}; pid 7 refused access to its root directory: permission denied by \
+                 the kernel's ptrace access check: run as root with the SYS_PTRACE capability, \
+                 or as the monitored container's uid and gid"
+            )
+        );
+        let root = Privilege {
+            root: true,
+            sys_ptrace: false,
+        };
+        let text = not_found(vec![7, 8], root);
+        assert!(
+            text.ends_with(
+                "; pids 7, 8 refused access to their root directories: permission denied by \
+                 the kernel's ptrace access check: this process is root but CAP_SYS_PTRACE is \
+                 not in its effective set; add the SYS_PTRACE capability, or run as the \
+                 monitored container's uid and gid"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("run as root"), "{text}");
+    }
+
+    #[test]
+    fn not_found_as_root_with_cap_sys_ptrace_blames_the_kernel_check() {
+        let full = Privilege {
+            root: true,
+            sys_ptrace: true,
         };
         assert_eq!(
-            e.to_string(),
-            "no process under /proc has /etc/pid_flag matching the flag in /etc/pid_flag_sc"
+            not_found(vec![1], full),
+            format!(
+                "{NOT_FOUND}; pid 1 refused access to its root directory: the kernel's ptrace \
+                 access check denied it although this process is root with CAP_SYS_PTRACE (a \
+                 process of another user namespace, or protected by a security module)"
+            )
         );
-        if let DiscoverError::NotFound { denied, .. } = &mut e {
-            *denied = 3;
+        let cap_only = Privilege {
+            root: false,
+            sys_ptrace: true,
+        };
+        let text = not_found(vec![1], cap_only);
+        assert!(
+            text.contains("although this process has CAP_SYS_PTRACE"),
+            "{text}"
+        );
+        for text in [not_found(vec![1], full), text] {
+            assert!(!text.contains("run as root"), "{text}");
         }
-        assert!(e.to_string().ends_with(
-            "; 3 processes could not be inspected (permission denied: run as root with the \
-             SYS_PTRACE capability, or as the monitored container's uid and gid)"
-        ));
+    }
+
+    #[test]
+    fn not_found_names_at_most_ten_pids() {
+        let text = not_found((1..=13).collect(), Privilege::default());
+        assert!(
+            text.contains("; pids 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 3 more refused access to their root directories: "),
+            "{text}"
+        );
+        let text = not_found((1..=10).collect(), Privilege::default());
+        assert!(
+            text.contains("; pids 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 refused"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn privilege_from_status() {
+        let status = |uid: &str, cap_eff: &str| {
+            format!(
+                "Name:\tpsi\nUid:\t{uid}\nGid:\t0\t0\t0\t0\nCapInh:\t0000000000000000\n\
+                 CapPrm:\t000001ffffffffff\nCapEff:\t{cap_eff}\n"
+            )
+        };
+        let p = |uid, cap| Privilege::from_status(&status(uid, cap));
+        // The root of this machine: every capability but CAP_SYS_RESOURCE.
+        assert_eq!(
+            p("0\t0\t0\t0", "000001fffeffffff"),
+            Privilege {
+                root: true,
+                sys_ptrace: true
+            }
+        );
+        // Kubernetes' root with every capability dropped but SYS_PTRACE.
+        assert_eq!(
+            p("0\t0\t0\t0", "0000000000080000"),
+            Privilege {
+                root: true,
+                sys_ptrace: true
+            }
+        );
+        // Root with every capability dropped.
+        assert_eq!(
+            p("0\t0\t0\t0", "0000000000000000"),
+            Privilege {
+                root: true,
+                sys_ptrace: false
+            }
+        );
+        // A user whose effective uid is not 0 (real uid 0, set-uid away).
+        assert_eq!(
+            p("0\t1000\t1000\t1000", "0000000000000000"),
+            Privilege::default()
+        );
+        assert_eq!(
+            p("1000\t1000\t1000\t1000", "0000000000080000"),
+            Privilege {
+                root: false,
+                sys_ptrace: true
+            }
+        );
+        assert_eq!(Privilege::from_status(""), Privilege::default());
+        assert_eq!(
+            p("0\t0\t0\t0", "garbage"),
+            Privilege {
+                root: true,
+                sys_ptrace: false
+            }
+        );
+    }
+
+    #[test]
+    fn privilege_of_this_thread_agrees_with_capget() -> Result<(), Box<dyn std::error::Error>> {
+        let caps = rustix::thread::capabilities(None)?;
+        let want = Privilege {
+            root: rustix::process::geteuid().is_root(),
+            sys_ptrace: caps
+                .effective
+                .contains(rustix::thread::CapabilitySet::SYS_PTRACE),
+        };
+        assert_eq!(Privilege::current(), want);
+        Ok(())
+    }
+
+    /// On the real `/proc`, where some process may refuse even root (here
+    /// pid 1, a process this sandbox's security module protects).
+    #[test]
+    fn a_root_search_with_cap_sys_ptrace_does_not_say_to_run_as_root()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let privilege = Privilege::current();
+        if !(privilege.root && privilege.sys_ptrace) {
+            psi_testkit::missing("not running as root with CAP_SYS_PTRACE");
+            return Ok(());
+        }
+        let dir = tempfile::tempdir()?;
+        let own_flag = dir.path().join("pid_flag_sc");
+        std::fs::write(&own_flag, format!("no-such-flag-{}", std::process::id()))?;
+        let config = super::super::Config {
+            own_flag,
+            ..super::super::Config::default()
+        };
+        let e = super::super::discover(&config)
+            .err()
+            .ok_or("no process carries this flag")?;
+        let text = e.to_string();
+        eprintln!("{text}");
+        let DiscoverError::NotFound {
+            denied,
+            privilege: searched_with,
+            ..
+        } = &e
+        else {
+            return Err(format!("not NotFound: {e:?}").into());
+        };
+        assert_eq!(*searched_with, privilege);
+        assert!(!text.contains("run as root"), "{text}");
+        if !denied.is_empty() {
+            assert!(
+                text.contains("although this process is root with CAP_SYS_PTRACE"),
+                "{text}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

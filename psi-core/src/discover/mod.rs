@@ -41,13 +41,16 @@ mod flag;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rustix::fd::AsFd as _;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fd::{AsFd as _, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
 pub use cgroup::{cgroup_of, cgroup2_mount};
-pub use error::{DiscoverError, FlagError};
+pub use error::{DiscoverError, FlagError, Privilege};
 pub use flag::FLAG_LIMIT;
 
 use error::inside;
@@ -80,7 +83,11 @@ impl Default for Config {
 }
 
 /// The monitored container: the processes carrying our flag, and their cgroup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Found on the real `/proc`, it holds a pidfd per process, so that
+/// [`is_alive`](Self::is_alive) is one `poll(2)` however many processes there
+/// are; clones share them.
+#[derive(Debug, Clone)]
 pub struct Target {
     /// The matching pids, sorted.
     pub pids: Vec<u32>,
@@ -91,7 +98,25 @@ pub struct Target {
     /// Each pid's start time (field 22 of `/proc/<pid>/stat`, in clock
     /// ticks), when readable, to tell a reused pid from the same process.
     start_times: Vec<Option<u64>>,
+    /// One pidfd per pid, each readable once its process has exited; empty
+    /// where pidfds cannot be had (Linux before 5.3, a seccomp profile that
+    /// blocks `pidfd_open`, or a `proc_root` other than `/proc`).
+    pidfds: Arc<[OwnedFd]>,
 }
+
+/// Two targets are equal when they name the same processes (pids and start
+/// times) in the same cgroup with the same flag: the pidfds are handles to
+/// those processes, not part of what is found.
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        self.pids == other.pids
+            && self.cgroup == other.cgroup
+            && self.flag == other.flag
+            && self.start_times == other.start_times
+    }
+}
+
+impl Eq for Target {}
 
 impl Target {
     /// The flag the processes carry (trimmed).
@@ -104,7 +129,16 @@ impl Target {
     /// time differs, or its flag does. When this returns `false`, call
     /// [`discover`] again: the monitored container has restarted, or is
     /// gone.
+    ///
+    /// With pidfds (see [`Target`]) and `config.proc_root` being `/proc`,
+    /// this is one `poll(2)`, which a reused pid cannot fool, and the flag is
+    /// not read again; otherwise each pid's start time and flag are read.
     pub fn is_alive(&self, config: &Config) -> bool {
+        if config.proc_root == Path::new(PROC)
+            && let Some(alive) = self.poll_pidfds()
+        {
+            return alive;
+        }
         self.pids
             .iter()
             .zip(&self.start_times)
@@ -116,6 +150,48 @@ impl Target {
                 read_pid_flag(config, pid).is_ok_and(|f| f == self.flag)
             })
     }
+
+    /// Whether any pidfd is not yet readable (its process runs); `None`
+    /// without pidfds or when `poll` fails.
+    fn poll_pidfds(&self) -> Option<bool> {
+        if self.pidfds.is_empty() {
+            return None;
+        }
+        let mut fds: Vec<PollFd<'_>> = self
+            .pidfds
+            .iter()
+            .map(|fd| PollFd::new(fd, PollFlags::IN))
+            .collect();
+        poll(&mut fds, Some(&Timespec::default())).ok()?;
+        Some(fds.iter().any(|fd| !fd.revents().contains(PollFlags::IN)))
+    }
+}
+
+/// The proc file system where pids are this process's own, so that pidfds
+/// can be opened for them.
+const PROC: &str = "/proc";
+
+/// A pidfd for each of `pids`, or none at all (then [`Target::is_alive`]
+/// reads start times and flags instead).
+///
+/// A pid may have been reused between the scan and `pidfd_open`: the start
+/// time is read again once the pidfd pins the process, and a change means
+/// the pidfd is some other process's.
+fn open_pidfds(pids: &[u32], start_times: &[Option<u64>]) -> Arc<[OwnedFd]> {
+    let proc_root = Path::new(PROC);
+    let open = |(&pid, &start): (&u32, &Option<u64>)| {
+        let fd = pidfd_open(
+            Pid::from_raw(i32::try_from(pid).ok()?)?,
+            PidfdFlags::empty(),
+        )
+        .ok()?;
+        (start.is_none() || start_time(proc_root, pid) == start).then_some(fd)
+    };
+    pids.iter()
+        .zip(start_times)
+        .map(open)
+        .collect::<Option<Vec<OwnedFd>>>()
+        .map_or_else(|| Arc::from([]), Arc::from)
 }
 
 /// Reads this process's own flag at `path`: trimmed, at most [`FLAG_LIMIT`]
@@ -190,8 +266,14 @@ pub fn discover(config: &Config) -> Result<Target, DiscoverError> {
             flag_path: config.flag_path.clone(),
             own_flag: config.own_flag.clone(),
             denied: scan.denied,
+            privilege: Privilege::current(),
         }),
         (Some(only), 0) => Ok(Target {
+            pidfds: if config.proc_root == Path::new(PROC) {
+                open_pidfds(&only.pids, &only.start_times)
+            } else {
+                Arc::from([])
+            },
             pids: only.pids,
             cgroup: only.path,
             flag,
@@ -222,8 +304,11 @@ struct Group {
 struct Scan {
     /// Matching pids, ascending, with their start times.
     matches: Vec<(u32, Option<u64>)>,
-    /// Processes that could not be inspected for lack of permission.
-    denied: usize,
+    /// Processes, ascending, whose root directory refused this process: the
+    /// kernel's ptrace access check, the one privilege decides. A flag file
+    /// refusing us inside a root we could open is not counted, since no
+    /// advice about that check would be true of it.
+    denied: Vec<u32>,
 }
 
 fn scan(config: &Config, flag: &str) -> Result<Scan, DiscoverError> {
@@ -249,22 +334,24 @@ fn scan(config: &Config, flag: &str) -> Result<Scan, DiscoverError> {
     pids.sort_unstable();
     let mut scan = Scan {
         matches: Vec::new(),
-        denied: 0,
+        denied: Vec::new(),
     };
     for pid in pids {
         // Read before the flag: a pid reused after this point fails the
         // start-time check of `is_alive` instead of passing it.
         let start = start_time(&config.proc_root, pid);
-        match read_pid_flag(config, pid) {
-            Ok(theirs) if theirs == flag => scan.matches.push((pid, start)),
-            Ok(_) => {}
-            Err(DiscoverError::Flag { source, .. })
-                if matches!(source.errno(), Some(e) if e == Errno::ACCESS.raw_os_error()
-                    || e == Errno::PERM.raw_os_error()) =>
-            {
-                scan.denied += 1;
+        let root = match open_root(config, pid) {
+            Ok(root) => root,
+            Err(Errno::ACCESS | Errno::PERM) => {
+                scan.denied.push(pid);
+                continue;
             }
-            Err(_) => {}
+            // Vanished, or not a process directory.
+            Err(_) => continue,
+        };
+        match flag::read_flag(Base::InRoot(root.as_fd()), &config.flag_path) {
+            Ok(theirs) if theirs == flag => scan.matches.push((pid, start)),
+            _ => {}
         }
     }
     Ok(scan)
@@ -278,18 +365,28 @@ fn parse_pid(name: &str) -> Option<u32> {
     name.parse().ok()
 }
 
+/// `<proc_root>/<pid>/root`, the process's root directory. Following that
+/// link is what the kernel's ptrace access check guards.
+fn root_path(config: &Config, pid: u32) -> PathBuf {
+    config.proc_root.join(pid.to_string()).join("root")
+}
+
+fn open_root(config: &Config, pid: u32) -> Result<File, Errno> {
+    rustix::fs::open(
+        root_path(config, pid),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map(File::from)
+}
+
 fn read_pid_flag(config: &Config, pid: u32) -> Result<String, DiscoverError> {
-    let root_path = config.proc_root.join(pid.to_string()).join("root");
     let read = || {
-        let root = File::from(rustix::fs::open(
-            &root_path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?);
+        let root = open_root(config, pid)?;
         flag::read_flag(Base::InRoot(root.as_fd()), &config.flag_path)
     };
     read().map_err(|source| DiscoverError::Flag {
-        path: inside(&root_path, &config.flag_path),
+        path: inside(&root_path(config, pid), &config.flag_path),
         source,
     })
 }
@@ -354,6 +451,72 @@ mod tests {
         assert_eq!(start_time(dir.path(), 7), Some(123_456));
         assert_eq!(start_time(dir.path(), 8), None);
         Ok(())
+    }
+
+    /// A target of one real child process that carries no flag: only the
+    /// pidfd can say it is alive, since the flag check would fail.
+    fn child_target(child: &std::process::Child) -> Target {
+        let pid = child.id();
+        let start = start_time(Path::new(PROC), pid);
+        Target {
+            pids: vec![pid],
+            cgroup: PathBuf::from("/nonexistent"),
+            flag: "a flag no process carries".to_owned(),
+            start_times: vec![start],
+            pidfds: open_pidfds(&[pid], &[start]),
+        }
+    }
+
+    #[test]
+    fn a_pidfd_says_when_the_process_exits() -> std::io::Result<()> {
+        let mut child = std::process::Command::new("sleep").arg("60").spawn()?;
+        let target = child_target(&child);
+        assert_eq!(target.pidfds.len(), 1, "pidfd_open works on this kernel");
+        let config = Config::default();
+        let alive = target.is_alive(&config);
+        // A clone shares the pidfds and answers alike.
+        let clone_alive = target.clone().is_alive(&config);
+        child.kill()?;
+        child.wait()?;
+        assert!(
+            alive && clone_alive,
+            "the running child is alive by its pidfd"
+        );
+        assert!(!target.is_alive(&config), "the reaped child is not");
+        Ok(())
+    }
+
+    #[test]
+    fn a_pid_reused_before_its_pidfd_is_opened_gets_none() -> std::io::Result<()> {
+        let mut child = std::process::Command::new("sleep").arg("60").spawn()?;
+        let pid = child.id();
+        let start = start_time(Path::new(PROC), pid);
+        // The scan saw another process under this pid: its start time differs.
+        let fds = open_pidfds(&[pid], &[start.map(|s| s + 1)]);
+        let right = open_pidfds(&[pid], &[start]);
+        child.kill()?;
+        child.wait()?;
+        assert!(fds.is_empty());
+        assert_eq!(right.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_fake_proc_root_is_not_answered_by_pidfds() {
+        let target = Target {
+            pids: vec![std::process::id()],
+            cgroup: PathBuf::from("/nonexistent"),
+            flag: "flag".to_owned(),
+            start_times: vec![None],
+            pidfds: open_pidfds(&[std::process::id()], &[None]),
+        };
+        let fake = Config {
+            proc_root: PathBuf::from("/nonexistent/proc"),
+            ..Config::default()
+        };
+        // This process runs, but the fake proc root is what is asked about.
+        assert!(!target.is_alive(&fake));
+        assert!(target.is_alive(&Config::default()));
     }
 
     #[test]

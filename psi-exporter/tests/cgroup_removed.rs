@@ -1,0 +1,114 @@
+//! The monitored cgroup removed under a running exporter (issue 14).
+//!
+//! A pod's container may be moved to another cgroup and its old cgroup
+//! removed, as a runtime does when it re-parents a container. The exporter
+//! must leave the removed cgroup at the scrape that finds it gone and follow
+//! the process, not keep the dead target until irq's one-minute "unsupported"
+//! cache expires. Needs root and cgroup v2; in CI these tests must run.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use psi_testkit::{
+    Process, TestCgroup, cgroup_root, eventually, free_port, remove_dir_retrying, sample,
+    wait_for_port,
+};
+use support::{
+    metrics, sidecar_flag, start_container, start_exporter, unique_flag, wait_for_target,
+};
+
+/// Well under the 60 s of the unsupported-file cache that kept the dead
+/// target before, and above a rediscovery interval (200 ms here) plus a few
+/// scrapes on a loaded machine.
+const FOLLOW_LIMIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_removed_cgroup_is_left_for_the_one_the_process_moved_to() {
+    let Some(root) = cgroup_root() else { return };
+    let flag = unique_flag("moved");
+    let a = TestCgroup::new(&root, "moved-a").expect("cgroup A");
+    let b = TestCgroup::new(&root, "moved-b").expect("cgroup B");
+    let sidecar = TestCgroup::new(&root, "moved-sidecar").expect("sidecar cgroup");
+    let flag_dir = sidecar_flag(&flag);
+    let container = start_container(a.path(), &flag);
+    let pid = container.child.id();
+    let port = free_port().expect("port");
+    let mut exporter = start_exporter(port, flag_dir.path(), &sidecar, &[]);
+    let body = wait_for_target(port, pid);
+    assert!(
+        body.contains(&format!("path=\"/proc/{pid}/root/sys/fs/cgroup\"")),
+        "the target is first A, through the container's own view: {body}"
+    );
+
+    b.add_pid(pid).expect("move the monitored process to B");
+    let a_path = a.path().to_owned();
+    a.remove().expect("rmdir A once it is empty");
+    assert!(!a_path.exists());
+
+    let want_path = format!("path=\"{}\"", b.path().display());
+    let want_pids = format!("pids=\"{pid}\"");
+    let followed = eventually(FOLLOW_LIMIT, || {
+        let body = metrics(port);
+        let up = sample(&body, "psi_target_up") == Some(1.0);
+        (up && body.contains(&want_path) && body.contains(&want_pids)).then_some(body)
+    });
+    assert!(
+        followed.is_some(),
+        "within {FOLLOW_LIMIT:?} of the rmdir, pid {pid} is followed into {}:\n{}",
+        b.path().display(),
+        metrics(port)
+    );
+    assert!(
+        matches!(exporter.child.try_wait(), Ok(None)),
+        "the exporter followed the move without restarting"
+    );
+}
+
+/// `--cgroup` names a path, not a directory: removed, its files are reopened
+/// (every resource then says `gone`, none keeps a cached `unsupported`), and a
+/// cgroup re-created at the path is read again.
+#[test]
+fn a_fixed_cgroup_removed_and_re_created_is_followed() {
+    let Some(root) = cgroup_root() else { return };
+    let cg = TestCgroup::new(&root, "fixed").expect("cgroup");
+    let path = cg.path().to_owned();
+    let port = free_port().expect("port");
+    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--cgroup"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start psi-exporter");
+    let _exporter = Process { child };
+    assert!(wait_for_port(port, Duration::from_secs(10)));
+    let body = metrics(port);
+    assert_eq!(sample(&body, "psi_target_up"), Some(1.0), "{body}");
+
+    remove_dir_retrying(&path).expect("rmdir the cgroup");
+    let irq_gone = "psi_read_errors_total{resource=\"irq\",reason=\"gone\"";
+    let gone = eventually(FOLLOW_LIMIT, || {
+        let body = metrics(port);
+        (sample(&body, "psi_target_up") == Some(0.0) && sample(&body, irq_gone).is_some())
+            .then_some(body)
+    });
+    assert!(
+        gone.is_some(),
+        "a removed cgroup is down and every resource reads gone, irq included:\n{}",
+        metrics(port)
+    );
+
+    std::fs::create_dir(&path).expect("re-create the cgroup at the same path");
+    let back = eventually(FOLLOW_LIMIT, || {
+        let body = metrics(port);
+        (sample(&body, "psi_target_up") == Some(1.0)).then_some(body)
+    });
+    assert!(
+        back.is_some(),
+        "the re-created cgroup is read again:\n{}",
+        metrics(port)
+    );
+    let want = format!("path=\"{}\"", path.display());
+    assert!(back.is_some_and(|b| b.contains(&want)));
+}
