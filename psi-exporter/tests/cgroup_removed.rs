@@ -11,10 +11,9 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use psi_testkit::{
-    Process, TestCgroup, cgroup_root, eventually, free_port, remove_dir_retrying, sample,
-    wait_for_port,
-};
+use psi_testkit::cgroup::{self, TestCgroup, remove_dir_retrying};
+use psi_testkit::http::{free_port, sample, wait_for_port};
+use psi_testkit::process::{Process, eventually};
 use support::{
     metrics, sidecar_flag, start_container, start_exporter, unique_flag, wait_for_target,
 };
@@ -26,7 +25,7 @@ const FOLLOW_LIMIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn a_removed_cgroup_is_left_for_the_one_the_process_moved_to() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let flag = unique_flag("moved");
     let a = TestCgroup::new(&root, "moved-a").expect("cgroup A");
     let b = TestCgroup::new(&root, "moved-b").expect("cgroup B");
@@ -71,7 +70,7 @@ fn a_removed_cgroup_is_left_for_the_one_the_process_moved_to() {
 /// cgroup re-created at the path is read again.
 #[test]
 fn a_fixed_cgroup_removed_and_re_created_is_followed() {
-    let Some(root) = cgroup_root() else { return };
+    let Some(root) = cgroup::root() else { return };
     let cg = TestCgroup::new(&root, "fixed").expect("cgroup");
     let path = cg.path().to_owned();
     let port = free_port().expect("port");

@@ -464,7 +464,7 @@ mod tests {
     -> Result<(), Box<dyn std::error::Error>> {
         let privilege = Privilege::current();
         if !(privilege.root && privilege.sys_ptrace) {
-            psi_testkit::missing("not running as root with CAP_SYS_PTRACE");
+            psi_testkit::ci::missing("not running as root with CAP_SYS_PTRACE");
             return Ok(());
         }
         let dir = tempfile::tempdir()?;
