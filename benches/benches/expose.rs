@@ -6,8 +6,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use psi_core::Resource;
+use psi_core::cgroup::Kind;
 use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
+use psi_core::{PerResource, Resource};
 
 const CPU: &[u8] = b"some avg10=0.03 avg60=0.10 avg300=0.11 total=1314493452\n\
                      full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
@@ -16,20 +17,23 @@ const MEMORY: &[u8] = b"some avg10=0.00 avg60=0.00 avg300=0.00 total=17299214\n\
 const IO: &[u8] = b"some avg10=0.12 avg60=1.05 avg300=10.50 total=123456789\n\
                     full avg10=0.00 avg60=0.50 avg300=2.25 total=98765432\n";
 
-fn snapshot<'a>(labels: &'a [(&'a str, &'a str)], system: bool) -> Snapshot<'a> {
-    let mut pressure = [None; 4];
+/// The three files as the reader gives them for `kind` (the system's cpu
+/// `full` line left out).
+fn snapshot<'a>(labels: &'a [(&'a str, &'a str)], kind: Kind) -> Snapshot<'a> {
+    let mut pressure = PerResource::default();
     for (resource, file) in [
         (Resource::Cpu, CPU),
         (Resource::Memory, MEMORY),
         (Resource::Io, IO),
     ] {
-        pressure[resource.index()] = psi_core::parse(file).ok();
+        pressure[resource] = psi_core::parse(file)
+            .ok()
+            .map(|p| kind.measured(resource, p));
     }
     Snapshot {
         labels,
         pressure,
         cpu_stat: None,
-        system,
     }
 }
 
@@ -44,8 +48,8 @@ fn expose(c: &mut Criterion) {
         ("container", "app"),
     ];
     for (name, target) in [
-        ("system", snapshot(&[], true)),
-        ("labelled", snapshot(&labels, false)),
+        ("system", snapshot(&[], Kind::System)),
+        ("labelled", snapshot(&labels, Kind::Cgroup)),
     ] {
         let targets = [target];
         g.bench_function(name, |b| {

@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use procfs_core::{CpuPressure, FromBufRead};
-use psi_core::fmt::{MAX_LEN, ratio, seconds};
+use psi_core::decimal::{MAX_LEN, ratio, seconds};
 
 /// A typical two-line file (`/proc/pressure/io` on a busy machine).
 const TYPICAL: &[u8] = b"some avg10=0.12 avg60=1.05 avg300=10.50 total=123456789\n\

@@ -1,10 +1,10 @@
-//! `psi_core::fmt::{seconds, ratio}` against a slow reference built from
+//! `psi_core::decimal::{seconds, ratio}` against a slow reference built from
 //! integer division and `format!`, on a `u64` and a `u32` taken from the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use psi_core::Percent;
-use psi_core::fmt::{MAX_LEN, Ratio, Seconds, ratio, seconds};
+use psi_core::decimal::{MAX_LEN, Ratio, Seconds, ratio, seconds};
 
 /// `int.frac` with `frac` zero-padded to `places`, then trailing zeros and a
 /// bare point dropped.

@@ -1,21 +1,18 @@
 //! `psi`: read, watch, rank, check and wait on Linux pressure stall
 //! information, on a node or in a pod, without Prometheus.
 //!
-//! A thin binary over `psi_core`: [`cli`] is the clap definition, [`target`]
-//! turns arguments into directories, [`sample`] reads them and computes
-//! rates, [`view`] and [`style`] print, and [`cmd`] holds one module per
-//! subcommand. Exit codes are in [`exit`].
+//! A thin binary over `psi_core`, which reads, resolves, rates and formats:
+//! [`cli`] is the clap definition, [`target`] turns arguments into
+//! `psi_core` targets with advice in this command's words, [`rule`] holds
+//! `psi check`'s thresholds, [`view`] prints readings with [`ui`], and
+//! [`cmd`] holds one module per subcommand. Exit codes are in [`exit`].
 
 mod cli;
-mod clock;
 mod cmd;
 mod exit;
-mod kube;
 mod rule;
-mod sample;
-mod style;
 mod target;
-mod term;
+mod ui;
 mod view;
 
 use std::process::ExitCode;
@@ -39,7 +36,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let color = style::use_color(cli.color);
+    let color = ui::style::use_color(cli.color);
     let env = Env::new(cli.proc_root, cli.cgroup_root);
     match cli.command {
         Command::Read(args) => cmd::read::run(&args, &env, color),

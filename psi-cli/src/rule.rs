@@ -5,11 +5,11 @@ use std::fmt;
 
 use psi_core::{Line, Record, Resource};
 
-use crate::sample::Rate;
+use psi_core::rate::Rate;
 
 /// What a rule looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
+pub enum Quantity {
     /// The kernel's 10 s average, percent.
     Avg10,
     /// The kernel's 60 s average, percent.
@@ -22,14 +22,14 @@ pub enum Field {
     Rate,
 }
 
-impl Field {
+impl Quantity {
     fn name(self) -> &'static str {
         match self {
-            Field::Avg10 => "avg10",
-            Field::Avg60 => "avg60",
-            Field::Avg300 => "avg300",
-            Field::Total => "total",
-            Field::Rate => "rate",
+            Quantity::Avg10 => "avg10",
+            Quantity::Avg60 => "avg60",
+            Quantity::Avg300 => "avg300",
+            Quantity::Total => "total",
+            Quantity::Rate => "rate",
         }
     }
 }
@@ -42,7 +42,7 @@ pub struct Rule {
     /// `some` or `full`.
     pub line: Line,
     /// The value compared.
-    pub field: Field,
+    pub field: Quantity,
     /// The most allowed: hundredths of a percent for averages and rates,
     /// microseconds for `total`.
     pub max: u64,
@@ -89,17 +89,15 @@ impl Rule {
         let resource: Resource = resource
             .parse()
             .map_err(|_| err("the resource must be cpu, memory, io or irq"))?;
-        let line = match line {
-            "some" => Line::Some,
-            "full" => Line::Full,
-            _ => return Err(err("the second part must be some or full")),
-        };
+        let line: Line = line
+            .parse()
+            .map_err(|_| err("the second part must be some or full"))?;
         let field = match field {
-            "avg10" => Field::Avg10,
-            "avg60" => Field::Avg60,
-            "avg300" => Field::Avg300,
-            "total" => Field::Total,
-            "rate" => Field::Rate,
+            "avg10" => Quantity::Avg10,
+            "avg60" => Quantity::Avg60,
+            "avg300" => Quantity::Avg300,
+            "total" => Quantity::Total,
+            "rate" => Quantity::Rate,
             _ => {
                 return Err(err("the field must be avg10, avg60, avg300, rate or total"));
             }
@@ -109,7 +107,7 @@ impl Rule {
         }
         let value = value.trim();
         let max = match field {
-            Field::Total => parse_total(value).map_err(|why| err(&why))?,
+            Quantity::Total => parse_total(value).map_err(|why| err(&why))?,
             _ => parse_percent(value).map_err(|why| err(&why))?,
         };
         Ok(Rule {
@@ -122,17 +120,17 @@ impl Rule {
 
     /// Whether this rule needs two reads (`rate`).
     pub fn needs_rate(&self) -> bool {
-        self.field == Field::Rate
+        self.field == Quantity::Rate
     }
 
     /// The value this rule compares, from a record (and a rate, for `rate`).
     pub fn measure(&self, record: &Record, rate: Option<Rate>) -> Option<Measured> {
         Some(match self.field {
-            Field::Avg10 => Measured::Average(record.avg10.hundredths()),
-            Field::Avg60 => Measured::Average(record.avg60.hundredths()),
-            Field::Avg300 => Measured::Average(record.avg300.hundredths()),
-            Field::Total => Measured::Total(record.total),
-            Field::Rate => Measured::Rate(rate?),
+            Quantity::Avg10 => Measured::Average(record.avg10.hundredths()),
+            Quantity::Avg60 => Measured::Average(record.avg60.hundredths()),
+            Quantity::Avg300 => Measured::Average(record.avg300.hundredths()),
+            Quantity::Total => Measured::Total(record.total),
+            Quantity::Rate => Measured::Rate(rate?),
         })
     }
 
@@ -153,8 +151,8 @@ impl Rule {
     /// The maximum, written as the rule's unit: `40`, `5.5%`, `90s`.
     pub fn max_text(&self) -> String {
         match self.field {
-            Field::Total => format!("{}s", psi_core::fmt::Seconds(self.max)),
-            Field::Rate => format!("{}%", Hundredths(self.max)),
+            Quantity::Total => format!("{}s", psi_core::decimal::Seconds(self.max)),
+            Quantity::Rate => format!("{}%", Hundredths(self.max)),
             _ => Hundredths(self.max).to_string(),
         }
     }
@@ -164,7 +162,10 @@ impl Rule {
         match measured {
             Measured::Average(h) => Hundredths(u64::from(h).saturating_sub(self.max)).to_string(),
             Measured::Total(us) => {
-                format!("{}s", psi_core::fmt::Seconds(us.saturating_sub(self.max)))
+                format!(
+                    "{}s",
+                    psi_core::decimal::Seconds(us.saturating_sub(self.max))
+                )
             }
             Measured::Rate(rate) => {
                 format!(
@@ -186,7 +187,7 @@ impl fmt::Display for Measured {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Measured::Average(h) => write!(f, "{}", Hundredths(u64::from(*h))),
-            Measured::Total(us) => write!(f, "{}s", psi_core::fmt::Seconds(*us)),
+            Measured::Total(us) => write!(f, "{}s", psi_core::decimal::Seconds(*us)),
             Measured::Rate(rate) => write!(f, "{rate}%"),
         }
     }
@@ -233,18 +234,13 @@ fn parse_percent(value: &str) -> Result<u64, String> {
     Ok(h)
 }
 
-/// `5000000` (microseconds, as the kernel counts) or a duration: `90s`, `150ms`.
+/// A duration, in psi's one grammar: `90s`, `150ms`, `5000000us`, or a bare
+/// number of seconds.
 fn parse_total(value: &str) -> Result<u64, String> {
     if value.ends_with('%') {
-        return Err(
-            "total is a time (microseconds, or a duration such as 90s), not a percentage"
-                .to_owned(),
-        );
+        return Err("total is a time (a duration such as 90s), not a percentage".to_owned());
     }
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse().map_err(|_| format!("{value:?} is too large"));
-    }
-    let d = crate::cli::parse_duration(value)?;
+    let d = psi_core::duration::parse(value).map_err(|e| format!("{value:?}: {e}"))?;
     u64::try_from(d.as_micros()).map_err(|_| format!("{value:?} is too large"))
 }
 
@@ -261,14 +257,15 @@ mod tests {
         let r = rule("cpu.some.avg10=40");
         assert_eq!(
             (r.resource, r.line, r.field, r.max),
-            (Resource::Cpu, Line::Some, Field::Avg10, 4000)
+            (Resource::Cpu, Line::Some, Quantity::Avg10, 4000)
         );
         assert_eq!(rule("memory.full.rate=5%").max, 500);
         assert_eq!(rule("io.some.avg60=12.5").max, 1250);
         assert_eq!(rule("io.full.avg300=0.25%").max, 25);
-        assert_eq!(rule("irq.full.rate=1").field, Field::Rate);
+        assert_eq!(rule("irq.full.rate=1").field, Quantity::Rate);
         assert_eq!(rule("cpu.some.total=90s").max, 90_000_000);
-        assert_eq!(rule("cpu.some.total=1500").max, 1500);
+        assert_eq!(rule("cpu.some.total=1500").max, 1_500_000_000);
+        assert_eq!(rule("cpu.some.total=1500us").max, 1500);
         assert_eq!(rule("cpu.some.total=150ms").max, 150_000);
         assert_eq!(rule("cpu.some.avg10=40").to_string(), "cpu.some.avg10");
     }

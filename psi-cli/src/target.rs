@@ -1,17 +1,18 @@
 //! From the command line's TARGET, --pid, --pid-flag and --system to the
-//! directories whose pressure files are read, with errors that say what to do.
+//! targets read, with errors that say what to do. What a target is, and how
+//! a path is resolved, is psi_core's; the advice is this command's.
 
 use std::cell::OnceCell;
-use std::io;
 use std::os::unix::fs::MetadataExt as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
+use psi_core::cgroup::{self, DirError, MountError};
 use psi_core::discover::{self, DiscoverError};
+use psi_core::report::Chain;
+use psi_core::target::Target;
 
 use crate::cli::Targets;
-use crate::kube::Identity;
-use crate::sample::Files;
 
 /// Where the system's files are: `--proc-root` and `--cgroup-root`.
 #[derive(Debug)]
@@ -37,10 +38,9 @@ impl Env {
         self.mount
             .get_or_init(|| match &self.cgroup_root {
                 Some(root) => Ok(root.clone()),
-                None => {
-                    let mountinfo = self.proc_root.join("self/mountinfo");
-                    discover::cgroup2_mount(&mountinfo).map_err(|e| explain_discover(&e))
-                }
+                None => cgroup::find_mount(&self.proc_root)
+                    .map(|m| m.point)
+                    .map_err(|e| explain_mount(&e)),
             })
             .clone()
             .map_err(anyhow::Error::msg)
@@ -54,233 +54,128 @@ impl Env {
             ..discover::Config::default()
         }
     }
-}
 
-/// How a target's files are named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `/proc/pressure` (or a copy of it): files `cpu`, `memory`, `io`, `irq`.
-    System,
-    /// A cgroup v2 directory (or a copy of one): `cpu.pressure`, ...
-    Cgroup,
-}
-
-/// One place to read.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// How its files are named.
-    pub kind: Kind,
-    /// The directory holding the pressure files.
-    pub path: PathBuf,
-    /// The cgroup's path inside the hierarchy (`/system.slice`), when the
-    /// directory lies under the cgroup v2 mount.
-    pub cgroup: Option<String>,
-    /// The processes that led here (--pid, --pid-flag).
-    pub pids: Vec<u32>,
-    /// Kubernetes identity, when the path carries one.
-    pub kube: Option<Identity>,
-    /// The system-wide numbers: `/proc/pressure`, or the root cgroup, which
-    /// shows the same (and whose cpu `full` line the kernel also fills with
-    /// zeros).
-    pub whole_system: bool,
-}
-
-impl Target {
-    /// The system-wide files under `<proc_root>/pressure`.
-    pub fn system(env: &Env) -> Self {
-        Target {
-            kind: Kind::System,
-            path: env.proc_root.join("pressure"),
-            cgroup: None,
-            pids: Vec::new(),
-            kube: None,
-            whole_system: true,
-        }
+    /// A directory known to be a cgroup of the live hierarchy.
+    fn cgroup(&self, dir: PathBuf) -> anyhow::Result<Target> {
+        let mount = self.cgroup_mount().ok();
+        Target::at(dir, mount.as_deref()).map_err(|e| self.explain_dir(&e, None))
     }
 
-    /// A cgroup directory already checked to exist.
-    pub fn cgroup(env: &Env, path: PathBuf, kind: Kind) -> Self {
-        let cgroup = env.cgroup_mount().ok().and_then(|mount| {
-            let rel = path.strip_prefix(&mount).ok()?;
-            Some(format!("/{}", rel.display()))
-        });
-        let kube = if kind == Kind::Cgroup {
-            Identity::from_path(Path::new(cgroup.as_deref().unwrap_or_default()))
-                .or_else(|| Identity::from_path(&path))
-        } else {
-            None
+    /// A directory error in this command's words.
+    fn explain_dir(&self, e: &DirError, given: Option<&Path>) -> anyhow::Error {
+        let mount = self.cgroup_mount().ok();
+        let path = e.path();
+        let elsewhere = |sep: &str| match &mount {
+            Some(m) if !path.starts_with(m) => format!(
+                "{sep}the cgroup v2 hierarchy is mounted at {} on this host",
+                m.display()
+            ),
+            _ => String::new(),
         };
-        let whole_system = kind == Kind::System || psi_core::read::is_root_cgroup(&path);
-        Target {
-            kind,
-            path,
-            cgroup,
-            pids: Vec::new(),
-            kube,
-            whole_system,
+        match e {
+            DirError::Missing { .. } => {
+                let hint = match (&mount, given) {
+                    (Some(m), Some(g)) if !g.is_absolute() => format!(
+                        " (a relative TARGET is taken under the cgroup v2 mount {}; `psi top` or \
+                         `ls {}` lists the cgroups)",
+                        m.display(),
+                        m.display()
+                    ),
+                    _ => match elsewhere("") {
+                        h if h.is_empty() => h,
+                        h => format!(" ({h})"),
+                    },
+                };
+                anyhow!("no such cgroup: {} does not exist{hint}", path.display())
+            }
+            DirError::PermissionDenied { .. } => anyhow!("{}: run as root", Chain(e)),
+            DirError::NotADirectory { .. } => anyhow!(
+                "{} is a file: give the directory that holds the pressure files, such as {}",
+                path.display(),
+                path.parent().unwrap_or(Path::new("/")).display()
+            ),
+            DirError::CgroupV1 { .. } => {
+                let hint = match &mount {
+                    Some(m) => format!("; cgroup v2 is mounted at {}", m.display()),
+                    None => String::new(),
+                };
+                anyhow!("{e}: give a cgroup v2 directory{hint}")
+            }
+            DirError::NoPressureFiles { .. } => anyhow!("{e}{}", elsewhere("; ")),
+            other => anyhow!(Chain(other).to_string()),
         }
-    }
-
-    /// A word for the kind: `system` or `cgroup`.
-    pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            Kind::System => "system",
-            Kind::Cgroup => "cgroup",
-        }
-    }
-
-    /// The target as people read it: the directory, and where it came from.
-    pub fn title(&self) -> String {
-        let mut t = self.path.display().to_string();
-        if self.kind == Kind::System {
-            t = format!("system ({t})");
-        }
-        if !self.pids.is_empty() {
-            let pids: Vec<String> = self.pids.iter().map(u32::to_string).collect();
-            t.push_str(&format!("  pid {}", pids.join(",")));
-        }
-        if let Some(k) = &self.kube {
-            t.push_str(&format!("  {}", k.describe()));
-        }
-        t
-    }
-
-    /// Its pressure files, opened on the first read.
-    pub fn files(&self) -> Files {
-        Files::new(&self.path, self.kind == Kind::System, self.whole_system)
     }
 }
 
 /// Every target the arguments name, in order: paths, pids, pid_flags, then
-/// the system (given --system, or when nothing else is).
+/// the system (given --system, or when nothing else is). A directory named
+/// twice (by two paths, a path and a pid, or two pids in one cgroup) is one
+/// target, holding every pid that led to it.
 pub fn resolve(args: &Targets, env: &Env) -> anyhow::Result<Vec<Target>> {
-    let mut targets = Vec::new();
+    let mut targets = Unique::default();
     for path in &args.paths {
-        targets.push(resolve_path(env, path)?);
+        targets.push(resolve_path(env, path)?)?;
     }
     for &pid in &args.pid {
-        let path = cgroup_of_pid(env, &env.discover_config(&args.pid_flag_path), pid)?;
-        let mut t = Target::cgroup(env, path, Kind::Cgroup);
+        let config = env.discover_config(&args.pid_flag_path);
+        let mut t = env.cgroup(cgroup_of_pid(env, &config, pid)?)?;
         t.pids = vec![pid];
-        targets.push(t);
+        targets.push(t)?;
     }
     for flag in &args.pid_flag {
-        targets.extend(resolve_flag(env, &args.pid_flag_path, flag)?);
+        for t in resolve_flag(env, &args.pid_flag_path, flag)? {
+            targets.push(t)?;
+        }
     }
-    if args.system || targets.is_empty() {
-        targets.push(Target::system(env));
+    if args.system || targets.list.is_empty() {
+        targets.push(Target::system(&env.proc_root))?;
     }
-    Ok(targets)
+    Ok(targets.list)
 }
 
-/// A TARGET path: absolute, relative to the cgroup v2 mount, or (starting
-/// with `./` or `../`, or found only there) relative to the current directory.
-pub fn resolve_path(env: &Env, given: &Path) -> anyhow::Result<Target> {
-    let explicit_cwd = matches!(
-        given.components().next(),
-        Some(Component::CurDir | Component::ParentDir)
-    );
-    let path = if given.is_absolute() || explicit_cwd {
-        given.to_owned()
-    } else {
-        match env.cgroup_mount() {
-            Ok(mount) => {
-                let under = mount.join(given);
-                if !under.exists() && given.is_dir() {
-                    given.to_owned()
-                } else {
-                    under
+/// Targets, each directory once, told apart by device and inode (two paths
+/// to one cgroup differ).
+#[derive(Default)]
+struct Unique {
+    list: Vec<Target>,
+    ids: Vec<(u64, u64)>,
+}
+
+impl Unique {
+    fn push(&mut self, t: Target) -> anyhow::Result<()> {
+        let meta = std::fs::metadata(&t.dir)
+            .with_context(|| format!("cannot open {}", t.dir.display()))?;
+        let id = (meta.dev(), meta.ino());
+        match self.ids.iter().position(|&i| i == id) {
+            Some(i) => {
+                if let Some(known) = self.list.get_mut(i) {
+                    known.pids.extend(t.pids);
+                    known.pids.sort_unstable();
+                    known.pids.dedup();
                 }
             }
-            Err(_) if given.is_dir() => given.to_owned(),
-            Err(e) => {
-                return Err(e.context(format!(
-                    "cannot take {} under the cgroup v2 mount: give an absolute path",
-                    given.display()
-                )));
+            None => {
+                self.ids.push(id);
+                self.list.push(t);
             }
         }
-    };
-    let kind = check_dir(env, &path, given)?;
-    Ok(Target::cgroup(env, path, kind))
+        Ok(())
+    }
 }
 
-/// Checks that `path` is a directory of pressure files, and which layout it has.
-fn check_dir(env: &Env, path: &Path, given: &Path) -> anyhow::Result<Kind> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let hint = match env.cgroup_mount() {
-                Ok(mount) if !given.is_absolute() => format!(
-                    " (a relative TARGET is taken under the cgroup v2 mount {}; `psi top` or \
-                     `ls {}` lists the cgroups)",
-                    mount.display(),
-                    mount.display()
-                ),
-                Ok(mount) if !path.starts_with(&mount) => format!(
-                    " (the cgroup v2 hierarchy is mounted at {} on this host)",
-                    mount.display()
-                ),
-                _ => String::new(),
-            };
-            bail!("no such cgroup: {} does not exist{hint}", path.display());
+/// A TARGET path, resolved as [`Target::resolve`] does.
+pub fn resolve_path(env: &Env, given: &Path) -> anyhow::Result<Target> {
+    let mount = match env.cgroup_mount() {
+        Ok(m) => Some(m),
+        Err(e) if !given.is_absolute() && !given.is_dir() => {
+            return Err(e.context(format!(
+                "cannot take {} under the cgroup v2 mount: give an absolute path",
+                given.display()
+            )));
         }
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            return Err(e)
-                .with_context(|| format!("permission denied on {}: run as root", path.display()));
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot use {}", path.display())),
+        Err(_) => None,
     };
-    if !meta.is_dir() {
-        let parent = path.parent().unwrap_or(Path::new("/"));
-        bail!(
-            "{} is a file: give the directory that holds the pressure files, such as {}",
-            path.display(),
-            parent.display()
-        );
-    }
-    if is_cgroup_v1(path) {
-        let hint = match env.cgroup_mount() {
-            Ok(mount) => format!("; cgroup v2 is mounted at {}", mount.display()),
-            Err(_) => String::new(),
-        };
-        bail!(
-            "{} is in a cgroup v1 hierarchy, which has no pressure files: give a cgroup v2 directory{hint}",
-            path.display()
-        );
-    }
-    let has = |name: &str| path.join(name).exists();
-    if has("cgroup.procs")
-        || has("cgroup.pressure")
-        || psi_core::Resource::ALL.iter().any(|r| has(r.cgroup_file()))
-    {
-        return Ok(Kind::Cgroup);
-    }
-    if ["cpu", "memory", "io"]
-        .iter()
-        .any(|n| path.join(n).is_file())
-    {
-        return Ok(Kind::System);
-    }
-    let hint = match env.cgroup_mount() {
-        Ok(mount) if !path.starts_with(&mount) => format!(
-            "; the cgroup v2 hierarchy is mounted at {} on this host",
-            mount.display()
-        ),
-        _ => String::new(),
-    };
-    bail!(
-        "{} holds no pressure files: it is not a cgroup v2 directory{hint}",
-        path.display()
-    )
-}
-
-/// Whether `path` is on a cgroup v1 file system (`CGROUP_SUPER_MAGIC`).
-fn is_cgroup_v1(path: &Path) -> bool {
-    const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
-    // `f_type` is an i64 on x86_64 but narrower on other architectures.
-    #[allow(clippy::useless_conversion)]
-    rustix::fs::statfs(path).is_ok_and(|st| i64::from(st.f_type) == CGROUP_SUPER_MAGIC)
+    Target::resolve(given, mount.as_deref()).map_err(|e| env.explain_dir(&e, Some(given)))
 }
 
 fn cgroup_of_pid(env: &Env, config: &discover::Config, pid: u32) -> anyhow::Result<PathBuf> {
@@ -308,7 +203,7 @@ fn resolve_flag(env: &Env, flag_path: &Path, flag: &str) -> anyhow::Result<Vec<T
             flag_path.display()
         );
     }
-    let mut targets: Vec<(u64, u64, Target)> = Vec::new();
+    let mut targets = Unique::default();
     for pid in pids {
         let path = match cgroup_of_pid(env, &config, pid) {
             Ok(p) => p,
@@ -316,71 +211,50 @@ fn resolve_flag(env: &Env, flag_path: &Path, flag: &str) -> anyhow::Result<Vec<T
             Err(_) if !env.proc_root.join(pid.to_string()).exists() => continue,
             Err(e) => return Err(e),
         };
-        let meta = std::fs::metadata(&path)
-            .with_context(|| format!("cannot open cgroup directory {}", path.display()))?;
-        let id = (meta.dev(), meta.ino());
-        match targets.iter_mut().find(|(d, i, _)| (*d, *i) == id) {
-            Some((_, _, t)) => t.pids.push(pid),
-            None => {
-                let mut t = Target::cgroup(env, path, Kind::Cgroup);
-                t.pids = vec![pid];
-                targets.push((id.0, id.1, t));
-            }
-        }
+        let mut t = env.cgroup(path)?;
+        t.pids = vec![pid];
+        targets.push(t)?;
     }
-    if targets.is_empty() {
+    if targets.list.is_empty() {
         bail!("every process with the pid_flag {flag:?} exited before its cgroup was found");
     }
-    Ok(targets.into_iter().map(|(_, _, t)| t).collect())
+    Ok(targets.list)
 }
 
-/// The discovery error in the words of this command's flags.
-fn explain_discover(e: &DiscoverError) -> String {
+/// No cgroup v2 mount, in this command's words.
+fn explain_mount(e: &MountError) -> String {
     match e {
-        DiscoverError::NoCgroup2Mount { path } => format!(
+        MountError::NotMounted { path } => format!(
             "no cgroup v2 mount in {}: per-cgroup pressure needs cgroup v2 (mount it with \
              `mount -t cgroup2 none /sys/fs/cgroup/unified`, or boot with \
              systemd.unified_cgroup_hierarchy=1), or pass --cgroup-root DIR",
             path.display()
         ),
+        other => Chain(other).to_string(),
+    }
+}
+
+/// The discovery error in the words of this command's flags.
+fn explain_discover(e: &DiscoverError) -> String {
+    match e {
+        DiscoverError::Mount(m) => explain_mount(m),
         DiscoverError::Unreachable { pid, cgroup, mount } => format!(
             "cgroup {cgroup} of pid {pid} is outside the cgroup2 mount at {} (another cgroup \
              namespace): run psi in the host's cgroup namespace, or give the cgroup directory as \
              TARGET",
             mount.display()
         ),
-        other => crate::view::chain(other),
+        other => Chain(other).to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use psi_core::cgroup::Kind;
 
     fn env_with_mount(mount: &Path) -> Env {
         Env::new(PathBuf::from("/proc"), Some(mount.to_owned()))
-    }
-
-    #[test]
-    fn relative_targets_are_under_the_mount() {
-        let mount = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(mount.path().join("app")).expect("mkdir");
-        std::fs::write(mount.path().join("app/cpu.pressure"), "").expect("write");
-        let env = env_with_mount(mount.path());
-        let t = resolve_path(&env, Path::new("app")).expect("found");
-        assert_eq!(t.path, mount.path().join("app"));
-        assert_eq!(t.cgroup.as_deref(), Some("/app"));
-        assert_eq!(t.kind, Kind::Cgroup);
-    }
-
-    #[test]
-    fn a_copy_of_proc_pressure_has_the_system_layout() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("cpu"), "").expect("write");
-        let env = env_with_mount(Path::new("/nonexistent"));
-        let t = resolve_path(&env, dir.path()).expect("found");
-        assert_eq!(t.kind, Kind::System);
-        assert_eq!(t.cgroup, None);
     }
 
     #[test]
@@ -444,5 +318,27 @@ mod tests {
             .expect_err("no such pid")
             .to_string();
         assert!(e.contains("no such process"), "{e}");
+    }
+
+    #[test]
+    fn one_directory_named_twice_is_one_target() {
+        let mount = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(mount.path().join("app")).expect("mkdir");
+        std::fs::write(mount.path().join("app/cpu.pressure"), "").expect("write");
+        let env = env_with_mount(mount.path());
+        let args = crate::cli::Targets {
+            paths: vec![
+                PathBuf::from("app"),
+                mount.path().join("app"),
+                mount.path().join("./app"),
+            ],
+            pid: Vec::new(),
+            pid_flag: Vec::new(),
+            pid_flag_path: PathBuf::from("/etc/pid_flag"),
+            system: false,
+        };
+        let targets = resolve(&args, &env).expect("resolved");
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].kind, Kind::Copy);
     }
 }

@@ -1,32 +1,43 @@
-//! What `read` and `watch` print about a target: a table, a JSON object, a
-//! logfmt line.
+//! What `read` and `watch` print about a target: a title, a table, a JSON
+//! object, a logfmt line.
 
 use std::fmt::Write as _;
 
-use psi_core::read::ReadError;
-use psi_core::{Line, Record, Resource, json};
+use psi_core::json::{self, Object};
+use psi_core::read::{ReadError, Reading};
+use psi_core::report::Chain;
+use psi_core::target::Target;
+use psi_core::{Line, Record, Resource};
 
-use crate::clock::Utc;
-use crate::sample::{Rate, Reading, seconds6};
-use crate::style::{self, Align, Cell, Style, Table};
-use crate::target::Target;
+use crate::ui::clock::Utc;
+use crate::ui::style::{Align, Cell, Style, Table, Text};
 
-/// The error and its causes on one line: `failed to read X: permission denied`.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let _ = write!(text, ": {s}");
-        source = s.source();
+/// The target as people read it: the directory, and where it came from.
+pub fn title(target: &Target) -> String {
+    let mut t = target.dir.display().to_string();
+    if target.kind.is_whole_system() {
+        t = format!("system ({t})");
     }
-    text
+    if !target.pids.is_empty() {
+        let pids: Vec<String> = target.pids.iter().map(u32::to_string).collect();
+        t.push_str(&format!("  pid {}", pids.join(",")));
+    }
+    if let Some(k) = &target.kube {
+        t.push_str(&format!("  {}", k.describe()));
+    }
+    t
+}
+
+/// `total` microseconds as seconds with six decimals, exactly: `367.315389`.
+pub fn seconds6(us: u64) -> String {
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
 }
 
 /// Why a line a file lacks is not shown as numbers, or `None` to leave it out.
 fn missing_line(target: &Target, resource: Resource, line: Line) -> Option<&'static str> {
     match (resource, line) {
         (Resource::Irq, Line::Some) => None,
-        (Resource::Cpu, Line::Full) if target.whole_system => {
+        _ if !target.kind.measures(resource, line) => {
             Some("not measured system-wide (the kernel prints zeros)")
         }
         _ => Some("not reported by this kernel"),
@@ -42,7 +53,7 @@ fn avg_cell(p: psi_core::Percent) -> Cell {
 
 /// The title line and the table of one reading; with `before`, a RATE column
 /// of the stall rate since then.
-pub fn table(target: &Target, now: &Reading, before: Option<&Reading>) -> Vec<style::Line> {
+pub fn table(target: &Target, now: &Reading, before: Option<&Reading>) -> Vec<Text> {
     let mut headers = vec![
         ("RESOURCE", Align::Left),
         ("LINE", Align::Left),
@@ -56,10 +67,7 @@ pub fn table(target: &Target, now: &Reading, before: Option<&Reading>) -> Vec<st
         headers.push(("RATE", Align::Right));
     }
     let mut t = Table::new(&headers);
-    for resource in Resource::ALL {
-        let Some(result) = &now.results[resource.index()] else {
-            continue;
-        };
+    for (resource, result) in now.results() {
         let name = Cell::new(resource.name(), Style::Plain);
         let p = match result {
             Ok(p) => p,
@@ -92,7 +100,7 @@ pub fn table(target: &Target, now: &Reading, before: Option<&Reading>) -> Vec<st
                 Cell::new(seconds6(r.total), Style::Plain),
             ];
             if let Some(before) = before {
-                row.push(match Rate::between(before, now, resource, line) {
+                row.push(match now.rate_since(before, resource, line) {
                     Some(rate) => {
                         Cell::new(rate.to_string(), Style::for_hundredths(rate.hundredths()))
                     }
@@ -102,18 +110,19 @@ pub fn table(target: &Target, now: &Reading, before: Option<&Reading>) -> Vec<st
             t.row(row);
         }
     }
-    let mut lines = vec![style::Line::new(target.title(), Style::Bold)];
+    let mut lines = vec![Text::new(title(target), Style::Bold)];
     lines.extend(t.lines());
     lines
 }
 
 /// `unavailable (unsupported): /proc/pressure/irq does not exist: ...`.
 pub fn unavailable(e: &ReadError) -> String {
-    format!("unavailable ({}): {}", e.reason(), chain(e))
+    format!("unavailable ({}): {}", e.reason(), Chain(e))
 }
 
-/// Writes the JSON object of one target's reading, and a newline. With
-/// `before`, adds `rates`: the stall since then.
+/// Writes the JSON envelope of one target's reading ([`psi_core::json`]),
+/// with `time` first, and a newline. With `before`, adds `rates`: the stall
+/// since then.
 pub fn json_object(
     out: &mut Vec<u8>,
     target: &Target,
@@ -121,51 +130,22 @@ pub fn json_object(
     before: Option<&Reading>,
     time: Utc,
 ) {
-    out.extend_from_slice(b"{\"time\":");
-    json::string(out, &time.rfc3339());
-    out.extend_from_slice(b",\"target\":");
-    json_target(out, target);
-    out.extend_from_slice(b",\"pressure\":{");
-    let mut errors = Vec::new();
-    let mut first = true;
-    for resource in Resource::ALL {
-        let Some(result) = &now.results[resource.index()] else {
-            continue;
-        };
-        comma(out, &mut first);
-        json::string(out, resource.name());
-        out.push(b':');
-        match result {
-            Ok(p) => json::pressure(out, p),
-            Err(e) => {
-                out.extend_from_slice(b"null");
-                errors.push((resource, e));
-            }
-        }
-    }
-    out.push(b'}');
+    let mut obj = Object::new(out);
+    obj.string("time", Some(&time.rfc3339()));
+    json::target(&mut obj, Some(target));
+    json::reading(&mut obj, Some(now));
     if let Some(before) = before {
-        out.extend_from_slice(b",\"rates\":{");
-        let mut first = true;
-        for resource in Resource::ALL {
-            if now.results[resource.index()].is_none() {
-                continue;
-            }
-            comma(out, &mut first);
-            json::string(out, resource.name());
-            out.push(b':');
-            if now.pressure(resource).is_none() {
+        let mut rates = Object::new(obj.key("rates"));
+        for (resource, result) in now.results() {
+            let out = rates.key(resource.name());
+            if result.is_err() {
                 out.extend_from_slice(b"null");
                 continue;
             }
-            out.push(b'{');
-            for (i, line) in Line::ALL.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                json::string(out, line.name());
-                out.push(b':');
-                match Rate::between(before, now, resource, line) {
+            let mut lines = Object::new(out);
+            for line in Line::ALL {
+                let out = lines.key(line.name());
+                match now.rate_since(before, resource, line) {
                     Some(rate) => {
                         let _ = std::io::Write::write_fmt(
                             out,
@@ -178,68 +158,12 @@ pub fn json_object(
                     None => out.extend_from_slice(b"null"),
                 }
             }
-            out.push(b'}');
+            lines.end();
         }
-        out.push(b'}');
+        rates.end();
     }
-    out.extend_from_slice(b",\"errors\":{");
-    for (i, (resource, e)) in errors.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json::string(out, resource.name());
-        out.extend_from_slice(b":{\"reason\":");
-        json::string(out, e.reason());
-        out.extend_from_slice(b",\"message\":");
-        json::string(out, &chain(*e));
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"}}\n");
-}
-
-fn comma(out: &mut Vec<u8>, first: &mut bool) {
-    if !*first {
-        out.push(b',');
-    }
-    *first = false;
-}
-
-fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => json::string(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
-/// `{"kind":…,"path":…,"cgroup":…,"pids":[…],"kubernetes":…}`.
-pub fn json_target(out: &mut Vec<u8>, target: &Target) {
-    out.extend_from_slice(b"{\"kind\":");
-    json::string(out, target.kind_name());
-    out.extend_from_slice(b",\"path\":");
-    json::string(out, &target.path.to_string_lossy());
-    out.extend_from_slice(b",\"cgroup\":");
-    opt_string(out, target.cgroup.as_deref());
-    out.extend_from_slice(b",\"pids\":[");
-    for (i, pid) in target.pids.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(pid.to_string().as_bytes());
-    }
-    out.extend_from_slice(b"],\"kubernetes\":");
-    match &target.kube {
-        None => out.extend_from_slice(b"null"),
-        Some(k) => {
-            out.extend_from_slice(b"{\"qos\":");
-            opt_string(out, k.qos.map(|q| q.name()));
-            out.extend_from_slice(b",\"pod_uid\":");
-            opt_string(out, k.pod_uid.as_deref());
-            out.extend_from_slice(b",\"container_id\":");
-            opt_string(out, k.container_id.as_deref());
-            out.push(b'}');
-        }
-    }
-    out.push(b'}');
+    obj.end();
+    out.push(b'\n');
 }
 
 /// One logfmt line: `time=… target=… cpu.some.avg10=1.00 … cpu.some.rate=2.50 … irq=unavailable irq.reason=unsupported`.
@@ -247,12 +171,9 @@ pub fn logfmt(target: &Target, now: &Reading, before: Option<&Reading>, time: Ut
     let mut s = format!(
         "time={} target={}",
         time.rfc3339(),
-        quote(&target.path.to_string_lossy())
+        quote(&target.dir.to_string_lossy())
     );
-    for resource in Resource::ALL {
-        let Some(result) = &now.results[resource.index()] else {
-            continue;
-        };
+    for (resource, result) in now.results() {
         let p = match result {
             Ok(p) => p,
             Err(e) => {
@@ -280,7 +201,7 @@ pub fn logfmt(target: &Target, now: &Reading, before: Option<&Reading>, time: Ut
                  {resource}.{line}.avg300={avg300} {resource}.{line}.total={total}"
             );
             if let Some(before) = before {
-                match Rate::between(before, now, resource, line) {
+                match now.rate_since(before, resource, line) {
                     Some(rate) => {
                         let _ = write!(s, " {resource}.{line}.rate={rate}");
                     }
@@ -315,7 +236,6 @@ fn quote(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::Files;
     use crate::target::Env;
 
     fn copy_of_a_cgroup() -> (tempfile::TempDir, Target) {
@@ -340,7 +260,7 @@ mod tests {
     #[test]
     fn table_of_a_saved_copy() {
         let (dir, target) = copy_of_a_cgroup();
-        let reading = Files::new(dir.path(), false, false).read();
+        let reading = target.pressure_set().read_all();
         let lines: Vec<String> = table(&target, &reading, None)
             .iter()
             .map(|l| l.render(false, None))
@@ -364,17 +284,17 @@ mod tests {
 
     #[test]
     fn json_of_a_saved_copy() {
-        let (dir, target) = copy_of_a_cgroup();
-        let reading = Files::new(dir.path(), false, false).read();
+        let (_dir, target) = copy_of_a_cgroup();
+        let reading = target.pressure_set().read_all();
         let mut out = Vec::new();
         json_object(&mut out, &target, &reading, Some(&reading), Utc::now());
         let text = String::from_utf8(out).expect("utf-8");
         assert!(text.ends_with("}}\n"), "{text}");
         assert!(text.contains(r#""pressure":{"cpu":{"some":{"avg10":48.17,"avg60":28.99,"avg300":21.46,"total":367315389},"#), "{text}");
         assert!(text.contains(r#""io":null,"irq":null}"#), "{text}");
+        // The same reading twice: no time passed between the two, so no rate.
         assert!(
-            text.contains(r#""rates":{"cpu":{"some":null,"full":null}"#)
-                || text.contains(r#""rates":{"cpu":{"some":{"stall_us":0"#),
+            text.contains(r#""rates":{"cpu":{"some":null,"full":null}"#),
             "{text}"
         );
         assert!(

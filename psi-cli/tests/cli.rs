@@ -139,12 +139,15 @@ fn colour_only_when_asked_through_a_pipe() {
 #[test]
 fn read_a_saved_copy_as_json() {
     let dir = saved_cgroup();
+    let other = saved_cgroup();
+    // The same directory twice is one target.
     let out = psi(&[
         "read",
         "--format",
         "json",
         path(dir.path()),
-        path(dir.path()),
+        path(other.path()),
+        &format!("{}/.", path(dir.path())),
     ])
     .assert()
     .success();
@@ -156,8 +159,9 @@ fn read_a_saved_copy_as_json() {
     assert_eq!(objects.len(), 2, "one object per target");
     let o = &objects[0];
     assert!(o["time"].as_str().is_some_and(|t| t.ends_with('Z')));
-    assert_eq!(o["target"]["kind"], "cgroup");
+    assert_eq!(o["target"]["kind"], "copy");
     assert_eq!(o["target"]["path"], path(dir.path()));
+    assert_eq!(objects[1]["target"]["path"], path(other.path()));
     assert_eq!(o["target"]["pids"], serde_json::json!([]));
     assert_eq!(o["target"]["kubernetes"], serde_json::Value::Null);
     let cpu = &o["pressure"]["cpu"];
@@ -199,21 +203,28 @@ fn read_a_saved_copy_as_prometheus_text() {
         "no fake zero for an unreadable resource"
     );
     promtool_check(&text);
-    // Two targets: a path label tells them apart.
+    // Two targets: a cgroup label (here the directory, which is under no
+    // cgroup mount) tells them apart; the same directory named twice is
+    // one target, not a duplicate series.
+    let other = saved_cgroup();
     let out = psi(&[
         "read",
         "-f",
         "prometheus",
         path(dir.path()),
+        path(other.path()),
         path(dir.path()),
     ])
     .assert()
     .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(text.contains(&format!(
-        "psi_cpu_waiting_seconds_total{{path=\"{}\"}} 367.315389\n",
-        path(dir.path())
-    )));
+    for d in [&dir, &other] {
+        let series = format!(
+            "psi_cpu_waiting_seconds_total{{cgroup=\"{}\"}} 367.315389\n",
+            path(d.path())
+        );
+        assert_eq!(text.matches(&series).count(), 1, "{series} once in {text}");
+    }
     promtool_check(&text);
 }
 
@@ -313,4 +324,33 @@ fn errors_say_what_to_do() {
         .code(2)
         .stdout(predicate::str::contains("unavailable (disabled)"))
         .stderr(predicate::str::contains("write 1 to it to enable it"));
+}
+
+#[test]
+fn read_names_every_file_it_could_not_read_and_exits_2() {
+    // A malformed cpu.pressure beside a good memory.pressure: every format
+    // prints what it could, names the bad file on stderr, and exits 2. The
+    // missing io and irq files are the kernel's to have, not a failure.
+    let dir = saved_cgroup();
+    let bad = dir.path().join("cpu.pressure");
+    std::fs::write(&bad, "some avg10=x\n").expect("write");
+    for format in ["table", "json", "prometheus"] {
+        let out = psi(&["read", "--format", format, path(dir.path())])
+            .assert()
+            .code(2);
+        let output = out.get_output();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("failed to parse {}", bad.display())),
+            "{format}: {stderr}"
+        );
+        assert!(stderr.contains("(parse)"), "{format}: {stderr}");
+        assert!(!stderr.contains("io.pressure"), "{format}: {stderr}");
+        assert!(stdout.contains("memory"), "{format}: {stdout}");
+        if format == "prometheus" {
+            assert!(!stdout.contains("psi_cpu_"), "{stdout}");
+            assert!(stdout.contains("psi_pressure_available{resource=\"cpu\"} 0\n"));
+        }
+    }
 }

@@ -44,25 +44,53 @@
 //!
 //! | feature      | default | what it adds |
 //! |--------------|---------|--------------|
-//! | `std`        | yes     | [`read`]: reading files and cgroups with typed errors; [`discover`]: pid_flag discovery; [`expose`]: the Prometheus text writer; [`json`]; [`trigger`]: kernel PSI triggers (Linux) |
+//! | `std`        | yes     | [`read`]: reading files and cgroups with typed errors; [`cgroup`]: the mount, what a directory is, the tree walk, Kubernetes identity; [`discover`]: pid_flag discovery; [`expose`]: the Prometheus text writer; [`json`]; [`report`]; [`trigger`]: kernel PSI triggers (Linux) |
 //!
-//! Without `std` the crate is `#![no_std]` and only parses and formats.
+//! Without `std` the crate is `#![no_std]`: it parses ([`parse`],
+//! [`cpu_stat`], [`duration`]), formats ([`decimal`]) and computes
+//! [`rate`]s.
+//!
+//! # Modules
+//!
+//! | module | what it holds |
+//! |--------|---------------|
+//! | [`parse`] and the types at the root | the pressure-file format: [`Pressure`], [`Record`], [`Percent`], [`Resource`], [`Line`], [`PerResource`] |
+//! | [`decimal`] | exact µs-to-seconds and hundredths-to-ratio writers |
+//! | [`rate`] | the exact stall rate between two records |
+//! | [`duration`] | the one duration grammar (`500ms`, `2s`) |
+//! | [`cpu_stat`] | `cpu.stat`'s throttling counters |
+//! | [`read`] | files read once or kept open, [`read::ReadError`] and its [`read::Reason`] |
+//! | [`cgroup`] | the cgroup2 mount, [`cgroup::Kind`] and the not-measured rule, [`cgroup::walk`], [`cgroup::kube`] |
+//! | [`target`] | what a program reads: a directory, its kind, its cgroup, pids and identity |
+//! | [`discover`] | the container found by its pid_flag, its cgroup, its liveness |
+//! | [`trigger`] | kernel PSI triggers and a poll-based monitor |
+//! | [`expose`] | the text-format encoder and psi's metric families |
+//! | [`json`] | the JSON envelope of a reading |
+//! | [`report`] | an error and its causes on one line |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+#[cfg(feature = "std")]
+pub mod cgroup;
 pub mod cpu_stat;
+pub mod decimal;
 #[cfg(feature = "std")]
 pub mod discover;
+pub mod duration;
 mod error;
 #[cfg(feature = "std")]
 pub mod expose;
-pub mod fmt;
 #[cfg(feature = "std")]
 pub mod json;
 mod parse;
+pub mod rate;
 #[cfg(feature = "std")]
 pub mod read;
+#[cfg(feature = "std")]
+pub mod report;
+#[cfg(feature = "std")]
+pub mod target;
 #[cfg(all(feature = "std", target_os = "linux"))]
 pub mod trigger;
 mod types;
@@ -76,4 +104,6 @@ pub mod _benchable {
     pub use crate::parse::parse_general;
 }
 pub use parse::parse;
-pub use types::{Line, Percent, Pressure, Record, Resource, UnknownResource};
+pub use types::{
+    Line, PerResource, Percent, Pressure, Record, Resource, UnknownLine, UnknownResource,
+};

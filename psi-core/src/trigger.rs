@@ -38,6 +38,8 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 
+use crate::cgroup::Kind;
+use crate::duration::{self, Human};
 use crate::{Line, Resource};
 
 /// The longest window the kernel accepts.
@@ -51,7 +53,8 @@ pub const UNPRIVILEGED_WINDOW_STEP: Duration = Duration::from_secs(2);
 ///
 /// Its human form, parsed by [`FromStr`] and written by [`Display`](fmt::Display),
 /// is `memory some 150ms 2s`: resource, line, stall, window; durations in
-/// `us`, `ms` or `s`.
+/// the grammar of [`crate::duration`] (a bare number is seconds: write the
+/// kernel's microseconds as `150000us`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Trigger {
     /// The resource watched.
@@ -62,6 +65,44 @@ pub struct Trigger {
     pub stall: Duration,
     /// The window the stall is measured over.
     pub window: Duration,
+}
+
+/// Which of the kernel's rules refused a trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Since 6.4, without `CAP_SYS_RESOURCE`, the window must be a multiple
+    /// of [`UNPRIVILEGED_WINDOW_STEP`]: [`Trigger::unprivileged`] gives one
+    /// that is.
+    #[error("without CAP_SYS_RESOURCE the window must be a multiple of 2s")]
+    UnprivilegedWindow,
+    /// `EINVAL` for another reason.
+    #[error(
+        "the kernel does not accept this threshold and window (kernels before 6.4 need a \
+         window of at least 500ms)"
+    )]
+    ThresholdOrWindow,
+    /// Before 6.4, a system-wide trigger needs `CAP_SYS_RESOURCE`.
+    #[error(
+        "kernels before 6.4 allow triggers on the system-wide /proc/pressure files only \
+         with CAP_SYS_RESOURCE; put the trigger on a cgroup's file instead"
+    )]
+    SystemNeedsCapability,
+    /// The file is not writable by this user.
+    #[error("permission denied: the pressure file must be writable by this user")]
+    NotWritable,
+    /// `EBUSY`: one descriptor holds one trigger.
+    #[error("this descriptor already holds a trigger")]
+    Busy,
+    /// `EOPNOTSUPP`: booted with `psi=0`.
+    #[error("pressure stall information is disabled (booted with psi=0)")]
+    Disabled,
+    /// `ENOENT`.
+    #[error(
+        "no such pressure file: the cgroup is gone, its cgroup.pressure is 0, or this kernel \
+         lacks the resource"
+    )]
+    NoSuchFile,
 }
 
 /// Why a trigger could not be made, registered or waited on.
@@ -91,8 +132,8 @@ pub enum TriggerError {
         trigger: Trigger,
         /// The pressure file.
         path: PathBuf,
-        /// The kernel's rule, in words.
-        why: String,
+        /// The kernel's rule it broke.
+        why: Refusal,
         /// The system error.
         source: io::Error,
     },
@@ -118,38 +159,9 @@ impl fmt::Display for Trigger {
             "{} {} {} {}",
             self.resource,
             self.line,
-            HumanDuration(self.stall),
-            HumanDuration(self.window)
+            Human(self.stall),
+            Human(self.window)
         )
-    }
-}
-
-/// Prints a duration in the largest of `s`, `ms`, `us` that keeps it whole.
-struct HumanDuration(Duration);
-
-impl fmt::Display for HumanDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let us = self.0.as_micros();
-        if us.is_multiple_of(1_000_000) {
-            write!(f, "{}s", us / 1_000_000)
-        } else if us.is_multiple_of(1000) {
-            write!(f, "{}ms", us / 1000)
-        } else {
-            write!(f, "{us}us")
-        }
-    }
-}
-
-/// Parses `150ms`, `2s`, `500000us` (a bare number is microseconds, as the kernel takes it).
-fn parse_duration(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    match unit {
-        "" | "us" | "µs" => Some(Duration::from_micros(n)),
-        "ms" => n.checked_mul(1000).map(Duration::from_micros),
-        "s" => n.checked_mul(1_000_000).map(Duration::from_micros),
-        _ => None,
     }
 }
 
@@ -176,15 +188,13 @@ impl FromStr for Trigger {
         let resource = resource
             .parse()
             .map_err(|_| syntax("the resource must be cpu, memory, io or irq"))?;
-        let line = match line {
-            "some" => Line::Some,
-            "full" => Line::Full,
-            _ => return Err(syntax("the second word must be some or full")),
-        };
-        let stall = parse_duration(stall)
-            .ok_or_else(|| syntax("the stall must be a duration like 150ms"))?;
-        let window = parse_duration(window)
-            .ok_or_else(|| syntax("the window must be a duration like 2s"))?;
+        let line = line
+            .parse()
+            .map_err(|_| syntax("the second word must be some or full"))?;
+        let stall = duration::parse(stall)
+            .map_err(|_| syntax("the stall must be a duration like 150ms"))?;
+        let window =
+            duration::parse(window).map_err(|_| syntax("the window must be a duration like 2s"))?;
         let trigger = Trigger {
             resource,
             line,
@@ -218,6 +228,25 @@ impl Trigger {
             return Err(invalid("durations are whole microseconds"));
         }
         Ok(())
+    }
+
+    /// This trigger with its window rounded up to a multiple of
+    /// [`UNPRIVILEGED_WINDOW_STEP`], which a process without
+    /// `CAP_SYS_RESOURCE` may register (since 6.4); itself when it already
+    /// is one.
+    ///
+    /// ```
+    /// let t: psi_core::trigger::Trigger = "cpu some 500ms 1s".parse()?;
+    /// assert_eq!(t.unprivileged().to_string(), "cpu some 500ms 2s");
+    /// # Ok::<(), psi_core::trigger::TriggerError>(())
+    /// ```
+    pub fn unprivileged(&self) -> Trigger {
+        let step = UNPRIVILEGED_WINDOW_STEP.as_micros();
+        let window = self.window.as_micros().div_ceil(step) * step;
+        Trigger {
+            window: Duration::from_micros(u64::try_from(window).unwrap_or(u64::MAX)),
+            ..*self
+        }
     }
 
     /// The line written to the pressure file: `some 150000 2000000`.
@@ -261,35 +290,17 @@ impl Trigger {
         let privileged = has_cap_sys_resource();
         let system = !crate::read::is_cgroup_file(path);
         let why = match errno {
-            Some(Errno::INVAL)
-                if !privileged
-                    && !self
-                        .window
-                        .as_micros()
-                        .is_multiple_of(UNPRIVILEGED_WINDOW_STEP.as_micros()) =>
-            {
-                "without CAP_SYS_RESOURCE the window must be a multiple of 2s".to_owned()
+            Some(Errno::INVAL) if !privileged && self.unprivileged() != *self => {
+                Refusal::UnprivilegedWindow
             }
-            Some(Errno::INVAL) => {
-                "the kernel does not accept this threshold and window (kernels before 6.4 need a \
-                 window of at least 500ms)"
-                    .to_owned()
-            }
+            Some(Errno::INVAL) => Refusal::ThresholdOrWindow,
             Some(Errno::PERM | Errno::ACCESS) if system && !privileged => {
-                "kernels before 6.4 allow triggers on the system-wide /proc/pressure files only \
-                 with CAP_SYS_RESOURCE; put the trigger on a cgroup's file instead"
-                    .to_owned()
+                Refusal::SystemNeedsCapability
             }
-            Some(Errno::PERM | Errno::ACCESS) => {
-                "permission denied: the pressure file must be writable by this user".to_owned()
-            }
-            Some(Errno::BUSY) => "this descriptor already holds a trigger".to_owned(),
-            Some(Errno::OPNOTSUPP) => {
-                "pressure stall information is disabled (booted with psi=0)".to_owned()
-            }
-            Some(Errno::NOENT) => "no such pressure file: the cgroup is gone, its \
-                                   cgroup.pressure is 0, or this kernel lacks the resource"
-                .to_owned(),
+            Some(Errno::PERM | Errno::ACCESS) => Refusal::NotWritable,
+            Some(Errno::BUSY) => Refusal::Busy,
+            Some(Errno::OPNOTSUPP) => Refusal::Disabled,
+            Some(Errno::NOENT) => Refusal::NoSuchFile,
             _ => return Err(e),
         };
         Ok(TriggerError::Refused {
@@ -332,6 +343,8 @@ pub enum EventKind {
 pub struct Event {
     /// The id [`Monitor::add`] returned.
     pub id: usize,
+    /// The trigger it is about.
+    pub trigger: Trigger,
     /// What happened.
     pub kind: EventKind,
 }
@@ -358,15 +371,17 @@ impl Monitor {
     }
 
     /// Registers `trigger` on the pressure file at `path` and returns its id.
+    /// Ids are handed out in order from 0, one per trigger added, and are
+    /// never reused, also when a trigger is removed or fails to register.
     pub fn add(
         &mut self,
         path: impl Into<PathBuf>,
         trigger: Trigger,
     ) -> Result<usize, TriggerError> {
         let path = path.into();
-        let file = trigger.register(&path)?;
         let id = self.next_id;
         self.next_id += 1;
+        let file = trigger.register(&path)?;
         self.armed.push(Armed {
             id,
             trigger,
@@ -374,6 +389,17 @@ impl Monitor {
             file,
         });
         Ok(id)
+    }
+
+    /// Registers `trigger` on the matching file of a directory of pressure
+    /// files of `kind` (named as [`Kind::file_name`] has them).
+    pub fn add_in(
+        &mut self,
+        dir: &Path,
+        kind: Kind,
+        trigger: Trigger,
+    ) -> Result<usize, TriggerError> {
+        self.add(dir.join(kind.file_name(trigger.resource)), trigger)
     }
 
     /// Registers `trigger` on the matching file of a cgroup directory.
@@ -458,11 +484,13 @@ impl Monitor {
             if revents.intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL) {
                 events.push(Event {
                     id: armed.id,
+                    trigger: armed.trigger,
                     kind: EventKind::Gone,
                 });
             } else if revents.contains(PollFlags::PRI) {
                 events.push(Event {
                     id: armed.id,
+                    trigger: armed.trigger,
                     kind: EventKind::Fired,
                 });
             }
@@ -481,6 +509,35 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_follow_the_order_of_adding_failures_included() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t: Trigger = "cpu some 500ms 2s".parse().expect("valid");
+        let mut monitor = Monitor::new();
+        // No such file: refused, but the id is spent.
+        assert!(monitor.add(dir.path().join("cpu.pressure"), t).is_err());
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "").expect("write");
+        // A plain file takes the write: the kernel is not asked here.
+        assert_eq!(monitor.add(&file, t).expect("a writable file"), 1);
+        assert_eq!(monitor.add(&file, t).expect("again"), 2);
+        assert!(monitor.remove(1));
+        assert_eq!(monitor.add(&file, t).expect("after a removal"), 3);
+        assert_eq!(monitor.get(2).map(|(t, _)| *t), Some(t));
+    }
+
+    #[test]
+    fn unprivileged_windows_round_up_to_two_seconds() {
+        let t = |s: &str| s.parse::<Trigger>().expect(s);
+        assert_eq!(
+            t("cpu some 500ms 1s").unprivileged(),
+            t("cpu some 500ms 2s")
+        );
+        assert_eq!(t("cpu some 1s 3s").unprivileged(), t("cpu some 1s 4s"));
+        let even = t("cpu some 1s 4s");
+        assert_eq!(even.unprivileged(), even);
+    }
 
     #[test]
     fn an_empty_monitor_returns_at_once_without_a_deadline() {
@@ -524,6 +581,16 @@ mod tests {
             ),
             ("cpu most 1s 2s", "the second word must be some or full"),
             ("cpu some 1h 2s", "the stall must be a duration like 150ms"),
+            // A bare number is seconds, as everywhere in psi: the kernel's
+            // microseconds are then a window far too long.
+            (
+                "cpu some 150000 1000000",
+                "the window must be above zero and at most 10s",
+            ),
+            (
+                "cpu some 150000 10",
+                "the stall threshold must be at most the window",
+            ),
         ] {
             let e = spec.parse::<Trigger>().expect_err(spec).to_string();
             assert!(e.contains(msg), "{spec}: {e}");

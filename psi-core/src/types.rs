@@ -45,14 +45,90 @@ impl Resource {
         }
     }
 
-    /// A dense index (0 to 3) for arrays keyed by resource.
-    pub const fn index(self) -> usize {
+    /// Its place in [`Resource::ALL`], which is where [`PerResource`] keeps
+    /// its value.
+    const fn index(self) -> usize {
         match self {
             Resource::Cpu => 0,
             Resource::Memory => 1,
             Resource::Io => 2,
             Resource::Irq => 3,
         }
+    }
+}
+
+/// One value for each [`Resource`]: `PerResource<Option<Pressure>>` is what a
+/// cgroup read, `PerResource<u64>` a counter per resource. Indexed by
+/// resource, iterated in [`Resource::ALL`] order.
+///
+/// ```
+/// use psi_core::{PerResource, Resource};
+///
+/// let mut reads = PerResource::from_fn(|_| 0u64);
+/// reads[Resource::Io] += 1;
+/// assert_eq!(reads[Resource::Io], 1);
+/// let names: Vec<&str> = reads.iter().map(|(r, _)| r.name()).collect();
+/// assert_eq!(names, ["cpu", "memory", "io", "irq"]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PerResource<T>([T; 4]);
+
+impl<T> PerResource<T> {
+    /// The values in [`Resource::ALL`] order, for tables built when compiling.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    pub(crate) const fn from_array(values: [T; 4]) -> Self {
+        PerResource(values)
+    }
+
+    /// A value for each resource, made by `f`, called in [`Resource::ALL`] order.
+    pub fn from_fn(mut f: impl FnMut(Resource) -> T) -> Self {
+        PerResource(Resource::ALL.map(&mut f))
+    }
+
+    /// Each value turned into another by `f`, which is told the resource.
+    pub fn map<U>(self, mut f: impl FnMut(Resource, T) -> U) -> PerResource<U> {
+        let [cpu, memory, io, irq] = self.0;
+        PerResource([
+            f(Resource::Cpu, cpu),
+            f(Resource::Memory, memory),
+            f(Resource::Io, io),
+            f(Resource::Irq, irq),
+        ])
+    }
+
+    /// References to each value.
+    pub fn each_ref(&self) -> PerResource<&T> {
+        PerResource(self.0.each_ref())
+    }
+
+    /// Each resource with its value, in [`Resource::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (Resource, &T)> {
+        Resource::ALL.into_iter().zip(&self.0)
+    }
+
+    /// Each resource with a mutable reference to its value.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Resource, &mut T)> {
+        Resource::ALL.into_iter().zip(&mut self.0)
+    }
+
+    /// The values, in [`Resource::ALL`] order.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.0.iter()
+    }
+}
+
+impl<T> core::ops::Index<Resource> for PerResource<T> {
+    type Output = T;
+
+    fn index(&self, resource: Resource) -> &T {
+        // The array has one slot per variant of Resource.
+        &self.0[resource.index()]
+    }
+}
+
+impl<T> core::ops::IndexMut<Resource> for PerResource<T> {
+    fn index_mut(&mut self, resource: Resource) -> &mut T {
+        &mut self.0[resource.index()]
     }
 }
 
@@ -106,6 +182,23 @@ impl Line {
 impl fmt::Display for Line {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// The error from parsing a [`Line`] that is neither `some` nor `full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown line (expected some or full)")]
+pub struct UnknownLine;
+
+impl FromStr for Line {
+    type Err = UnknownLine;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "some" => Ok(Line::Some),
+            "full" => Ok(Line::Full),
+            _ => Err(UnknownLine),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use psi_core::fmt::{MAX_LEN, ratio, seconds};
+use psi_core::decimal::{MAX_LEN, ratio, seconds};
 use psi_core::parse;
 
 /// `System`, counting the allocations made on a thread while that thread is
@@ -185,9 +185,9 @@ fn exposition_allocates_nothing_per_series_after_warm_up() {
     let targets: Vec<Snapshot<'_>> = labels
         .iter()
         .map(|l| {
-            let mut pressure = [None; 4];
+            let mut pressure = psi_core::PerResource::default();
             for r in [Resource::Cpu, Resource::Memory, Resource::Io] {
-                pressure[r.index()] = Some(p);
+                pressure[r] = Some(p);
             }
             Snapshot {
                 labels: l,
@@ -195,7 +195,6 @@ fn exposition_allocates_nothing_per_series_after_warm_up() {
                 cpu_stat: Some(psi_core::cpu_stat::parse(include_bytes!(
                     "data/cpu-stat-throttled"
                 ))),
-                system: false,
             }
         })
         .collect();

@@ -13,8 +13,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use psi_core::discover::{
-    Config, DiscoverError, FLAG_LIMIT, FlagError, cgroup_of, cgroup2_mount, discover, find_pids,
-    flag_of, read_flag_at,
+    Config, DiscoverError, FLAG_LIMIT, FlagError, cgroup_of, discover, find_pids, flag_of,
+    read_flag_at,
 };
 use psi_testkit::fakeproc::{FakeProc, configmap, mkfifo};
 
@@ -660,7 +660,7 @@ fn cgroup_mount_from_mountinfo() -> Result {
              42 31 0:39 / /sys/fs/cgroup/cpu rw shared:11 - cgroup cgroup rw,cpu\n"
         ),
     )?;
-    assert_eq!(cgroup2_mount(&fake.proc().join("self/mountinfo"))?, mount);
+    assert_eq!(psi_core::cgroup::find_mount(&fake.proc())?.point, mount);
     fake.process(100, "x")?;
     fs::write(fake.proc().join("100/cgroup"), "0::/pod/a\n")?;
     let config = Config {
@@ -688,14 +688,11 @@ fn cgroup_errors_say_what_to_do() -> Result {
     let err = cgroup_of(&config, 100).err().ok_or("resolved")?;
     assert_eq!(
         err.to_string(),
-        format!(
-            "no cgroup v2 mount found in {}; mount cgroup2 or pass --cgroup",
-            mountinfo.display()
-        )
+        format!("no cgroup v2 mount in {}", mountinfo.display())
     );
     assert!(matches!(
-        cgroup2_mount(&mountinfo),
-        Err(DiscoverError::NoCgroup2Mount { .. })
+        err,
+        DiscoverError::Mount(psi_core::cgroup::MountError::NotMounted { .. })
     ));
 
     // Outside our cgroup namespace.
@@ -782,7 +779,7 @@ fn target_dies_when_its_pid_is_reused() -> Result {
 
 #[test]
 fn real_cgroup2_mount() -> Result {
-    let mount = cgroup2_mount(Path::new("/proc/self/mountinfo"))?;
+    let mount = psi_core::cgroup::find_mount(Path::new("/proc"))?.point;
     assert!(
         mount.join("cgroup.controllers").is_file(),
         "{}",

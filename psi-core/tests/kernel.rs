@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use psi_core::cgroup::Kind;
 use psi_core::read::{self, DisabledBy, PressureFile, PressureSet, ReadError};
 use psi_core::{Pressure, Resource};
 use psi_testkit::cgroup::{self, TestCgroup};
@@ -36,9 +37,9 @@ fn stressed_cgroup_rises_while_an_empty_cgroup_stays_flat() {
     let idle_after = idle_set.read(Resource::Cpu).expect("read idle");
     assert_eq!(idle_after, idle_before);
     assert_eq!(some_total(&idle_after), 0);
-    for (resource, result) in idle_set.read_all() {
+    for (resource, result) in idle_set.read_all().results() {
         if let Ok(p) = result {
-            assert_eq!(some_total(&p), 0, "{resource} of an empty cgroup");
+            assert_eq!(some_total(p), 0, "{resource} of an empty cgroup");
         }
     }
 }
@@ -88,7 +89,7 @@ fn cgroup_pressure_0_disables_and_1_restores_through_the_same_file() {
         ),
         "{kept_err:?}"
     );
-    assert_eq!(kept_err.reason(), "disabled");
+    assert_eq!(kept_err.reason(), read::Reason::Disabled);
 
     std::fs::write(&switch, "1").expect("write 1 to cgroup.pressure");
     let back = kept
@@ -107,7 +108,7 @@ fn removed_cgroup_is_gone_for_a_kept_open_file() {
     cg.remove().expect("rmdir");
     let err = kept.read().expect_err("removed");
     assert!(matches!(err, ReadError::Gone { .. }), "{err:?}");
-    assert_eq!(err.reason(), "gone");
+    assert_eq!(err.reason(), read::Reason::Gone);
     let err = read::cgroup(&path, Resource::Io).expect_err("removed");
     assert!(matches!(err, ReadError::Gone { .. }), "{err:?}");
 }
@@ -153,7 +154,7 @@ fn an_unprivileged_reader_gets_permission_denied() {
     .expect("thread")
     .expect_err("not readable by nobody");
     assert!(matches!(err, ReadError::PermissionDenied { .. }), "{err:?}");
-    assert_eq!(err.reason(), "permission");
+    assert_eq!(err.reason(), read::Reason::Permission);
 }
 
 #[test]
@@ -165,12 +166,28 @@ fn system_files_parse() {
 }
 
 #[test]
-fn the_root_cgroup_is_told_apart_and_its_cpu_full_is_all_zeros() {
+fn the_root_cgroup_is_told_apart_and_its_cpu_full_is_left_out() {
     let Some(root) = cgroup::root() else { return };
     let child = TestCgroup::new(&root, "not-root").expect("create cgroup");
-    assert!(read::is_root_cgroup(&root));
-    assert!(!read::is_root_cgroup(child.path()));
+    assert_eq!(Kind::of(&root).expect("the mount"), Kind::Root);
+    assert_eq!(Kind::of(child.path()).expect("a cgroup"), Kind::Cgroup);
     // Why the root is special: the kernel defines its cpu `full` as zero.
-    let full = read::cgroup(&root, Resource::Cpu).expect("read").full;
-    assert_eq!(full.map(|r| r.total), Some(0));
+    let raw = read::path(&root.join("cpu.pressure")).expect("read").full;
+    assert_eq!(raw.map(|r| r.total), Some(0));
+    // So every reader leaves it out, where a child's is kept.
+    assert_eq!(read::cgroup(&root, Resource::Cpu).expect("read").full, None);
+    let mut set = PressureSet::cgroup(&root);
+    assert_eq!(set.kind(), Kind::Root);
+    assert_eq!(set.read(Resource::Cpu).expect("read").full, None);
+    let mut child_set = PressureSet::cgroup(child.path());
+    assert!(child_set.read(Resource::Cpu).expect("read").full.is_some());
+    // A copy of the root's files is not the root: trusted as it is.
+    let copy = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(root.join("cpu.pressure"), copy.path().join("cpu.pressure")).expect("copy");
+    assert!(
+        read::cgroup(copy.path(), Resource::Cpu)
+            .expect("read")
+            .full
+            .is_some()
+    );
 }

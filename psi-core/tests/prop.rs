@@ -7,7 +7,7 @@ mod common;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::FileFailurePersistence;
-use psi_core::fmt::{MAX_LEN, Ratio, Seconds, ratio, seconds};
+use psi_core::decimal::{MAX_LEN, Ratio, Seconds, ratio, seconds};
 use psi_core::{ParseError, Percent, Pressure, Record, parse};
 
 use common::REAL;

@@ -3,20 +3,23 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use psi_core::Resource;
+use psi_core::PerResource;
 use psi_core::expose::{self, Encoder, Families, Snapshot, Value};
-use psi_core::json;
-use psi_core::read::ReadError;
+use psi_core::json::{self, Object};
+use psi_core::read::Reason;
 
-use crate::target::{Mode, Readings, Target};
-use crate::triggers::{Place, Triggers};
+use crate::target::{Mode, Scraped, Tracker};
+use crate::triggers::Triggers;
+
+/// Failed reads, by resource and by [`Reason`] (at [`Reason::index`]).
+type ErrorCounts = PerResource<[u64; Reason::ALL.len()]>;
 
 /// Everything the endpoints need: the target, the counters, a reused buffer.
 #[derive(Debug)]
 pub struct App {
-    target: Target,
+    target: Tracker,
     families: Families,
-    read_errors: [[u64; ReadError::REASONS.len()]; 4],
+    read_errors: ErrorCounts,
     scrapes: u64,
     buf: Vec<u8>,
     triggers: Triggers,
@@ -24,11 +27,11 @@ pub struct App {
 
 impl App {
     /// An exporter of `target` writing `families`.
-    pub fn new(target: Target, families: Families, triggers: Triggers) -> Self {
+    pub fn new(target: Tracker, families: Families, triggers: Triggers) -> Self {
         let app = App {
             target,
             families,
-            read_errors: [[0; ReadError::REASONS.len()]; 4],
+            read_errors: ErrorCounts::default(),
             scrapes: 0,
             buf: Vec::with_capacity(16 * 1024),
             triggers,
@@ -43,42 +46,40 @@ impl App {
         if self.triggers.is_empty() {
             return;
         }
-        let place = self.target.current().map(|c| match self.target.mode() {
-            Mode::System(proc_root) => Place::System(proc_root.clone()),
-            _ => Place::Cgroup(c.path.clone()),
-        });
+        let place = self
+            .target
+            .active()
+            .map(|a| (a.target.dir.clone(), a.target.kind));
         self.triggers.follow(place);
     }
 
     /// Refreshes the target and reads it, counting failures by resource and reason.
-    fn read(&mut self) -> Option<Readings> {
+    fn read(&mut self) -> Option<Scraped> {
         self.target.refresh();
-        let readings = self.target.read();
+        let scraped = self.target.read();
         self.follow_target();
-        let readings = readings?;
-        for (resource, result) in Resource::ALL.iter().zip(&readings.pressure) {
-            if let Err(e) = result
-                && let Some(n) = self.read_errors[resource.index()].get_mut(e.reason_index())
-            {
+        let scraped = scraped?;
+        for (resource, e) in scraped.reading.errors() {
+            if let Some(n) = self.read_errors[resource].get_mut(e.reason().index()) {
                 *n += 1;
             }
         }
-        Some(readings)
+        Some(scraped)
     }
 
     /// The `/metrics` body, in the Prometheus text format.
     pub fn metrics(&mut self) -> Bytes {
         let start = Instant::now();
         self.scrapes += 1;
-        let readings = self.read();
-        let up = readings
-            .as_ref()
-            .is_some_and(|r| r.pressure.iter().any(Result::is_ok));
+        let scraped = self.read();
+        let up = scraped.as_ref().is_some_and(|s| s.reading.any_ok());
         let snapshot = Snapshot {
             labels: &[],
-            pressure: readings.as_ref().map(Readings::values).unwrap_or_default(),
-            cpu_stat: readings.as_ref().and_then(|r| r.cpu_stat),
-            system: self.target.is_system(),
+            pressure: scraped
+                .as_ref()
+                .map(|s| s.reading.values())
+                .unwrap_or_default(),
+            cpu_stat: scraped.as_ref().and_then(|s| s.cpu_stat),
         };
         let mut buf = std::mem::take(&mut self.buf);
         let mut enc = Encoder::new(&mut buf);
@@ -109,13 +110,10 @@ impl App {
             counter,
             "Failed reads of a pressure file, by resource and reason (unsupported, disabled, gone, permission, io, parse)"
         ));
-        for resource in Resource::ALL {
-            for (reason, &n) in ReadError::REASONS
-                .iter()
-                .zip(&self.read_errors[resource.index()])
-            {
+        for (resource, counts) in self.read_errors.iter() {
+            for (reason, &n) in Reason::ALL.iter().zip(counts) {
                 if n > 0 {
-                    let labels = [("resource", resource.name()), ("reason", *reason)];
+                    let labels = [("resource", resource.name()), ("reason", reason.name())];
                     enc.sample("psi_read_errors_total", &labels, &[], Value::Int(n));
                 }
             }
@@ -126,14 +124,14 @@ impl App {
             "Whether the monitored target is known and at least one of its pressure files was read"
         ));
         enc.sample("psi_target_up", &[], &[], Value::Int(u64::from(up)));
-        if let Some(current) = self.target.current() {
+        if let Some(active) = self.target.active() {
             enc.header(psi_core::header!(
                 "psi_target_info",
                 gauge,
                 "The monitored target: how it was chosen, its directory and its processes"
             ));
-            let path = current.path.to_string_lossy();
-            let pids = pid_list(&current.pids);
+            let path = active.target.dir.to_string_lossy();
+            let pids = pid_list(&active.target.pids);
             let labels = [
                 ("mode", self.target.mode().name()),
                 ("path", path.as_ref()),
@@ -197,73 +195,36 @@ impl App {
         enc.sample("psi_exporter_build_info", &version, &[], Value::Int(1));
     }
 
-    /// The `/psi` body: the current readings as JSON, for debugging.
+    /// The `/psi` body: the current reading as JSON, for debugging, in the
+    /// envelope `psi read --format json` writes ([`psi_core::json`]), with
+    /// the `mode` first and the discovery `error` while no target is known.
     pub fn psi_json(&mut self) -> Bytes {
-        let readings = self.read();
+        let scraped = self.read();
         let mut out = Vec::with_capacity(1024);
-        out.extend_from_slice(b"{\"mode\":");
-        json::string(&mut out, self.target.mode().name());
-        out.extend_from_slice(b",\"target\":");
-        match self.target.current() {
-            Some(current) => {
-                out.extend_from_slice(b"{\"path\":");
-                json::string(&mut out, &current.path.to_string_lossy());
-                out.extend_from_slice(
-                    format!(",\"pids\":[{}]}}", pid_list(&current.pids)).as_bytes(),
-                );
-            }
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b",\"error\":");
-        match self.target.last_error() {
-            Some(e) if self.target.current().is_none() => json::string(&mut out, e),
-            _ => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b",\"pressure\":{");
-        let mut errors = Vec::new();
-        for (i, resource) in Resource::ALL.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            json::string(&mut out, resource.name());
-            out.push(b':');
-            match readings.as_ref().map(|r| &r.pressure[resource.index()]) {
-                Some(Ok(p)) => json::pressure(&mut out, p),
-                Some(Err(e)) => {
-                    out.extend_from_slice(b"null");
-                    errors.push((resource, e.reason(), crate::target::error_chain(e)));
-                }
-                None => out.extend_from_slice(b"null"),
-            }
-        }
-        out.extend_from_slice(b"},\"errors\":{");
-        for (i, (resource, reason, message)) in errors.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            json::string(&mut out, resource.name());
-            out.extend_from_slice(b":{\"reason\":");
-            json::string(&mut out, reason);
-            out.extend_from_slice(b",\"message\":");
-            json::string(&mut out, message);
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"}}\n");
+        let mut obj = Object::new(&mut out);
+        obj.string("mode", Some(self.target.mode().name()));
+        let active = self.target.active();
+        json::target(&mut obj, active.map(|a| &a.target));
+        let error = self.target.last_error().filter(|_| active.is_none());
+        obj.string("error", error);
+        json::reading(&mut obj, scraped.as_ref().map(|s| &s.reading));
+        obj.end();
+        out.push(b'\n');
         Bytes::from(out)
     }
 
     /// The `/health` body: the server answers, and this says the target's state.
     pub fn health(&mut self) -> Bytes {
         self.target.refresh();
-        let text = match (self.target.current(), self.target.last_error()) {
-            (Some(current), _) => format!(
+        let text = match (self.target.active(), self.target.last_error()) {
+            (Some(active), _) => format!(
                 "ok: exporting {} ({}{})\n",
-                current.path.display(),
+                active.target.dir.display(),
                 self.target.mode().name(),
-                if current.pids.is_empty() {
+                if active.target.pids.is_empty() {
                     String::new()
                 } else {
-                    format!(", pids {}", pid_list(&current.pids))
+                    format!(", pids {}", pid_list(&active.target.pids))
                 }
             ),
             (None, Some(e)) => {

@@ -87,7 +87,7 @@ pub struct Cli {
 
     /// Least time between two searches for a monitored container that is not
     /// (or no longer) found; searches happen at scrape time.
-    #[arg(long, env = "PSI_REDISCOVER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "PSI_REDISCOVER_INTERVAL", default_value = "1s", value_parser = psi_core::duration::parse)]
     pub rediscover_interval: Duration,
 
     /// Connections served at once; more are closed at once.
@@ -95,7 +95,7 @@ pub struct Cli {
     pub max_connections: usize,
 
     /// Time a client has to send a request's headers.
-    #[arg(long, env = "PSI_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "PSI_HEADER_TIMEOUT", default_value = "5s", value_parser = psi_core::duration::parse)]
     pub header_timeout: Duration,
 
     /// Log level, to stderr.
@@ -142,24 +142,6 @@ fn parse_trigger(s: &str) -> Result<Trigger, String> {
         .map_err(|e: psi_core::trigger::TriggerError| e.to_string())
 }
 
-/// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (digits, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as 500ms, 2s or 1m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s or m")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,13 +179,12 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("2h").is_err());
-        assert!(parse_duration("x").is_err());
+    fn durations_in_psis_grammar() {
+        let c = cli(&["--rediscover-interval", "1.5s", "--header-timeout", "3"]);
+        assert_eq!(c.rediscover_interval, Duration::from_millis(1500));
+        assert_eq!(c.header_timeout, Duration::from_secs(3));
+        let bad = Cli::try_parse_from(["psi-exporter", "--header-timeout", "2h"]);
+        assert!(bad.is_err());
     }
 
     #[test]

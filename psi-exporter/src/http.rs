@@ -150,12 +150,14 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{Mode, Target};
+    use crate::target::{Mode, Tracker};
     use http_body_util::BodyExt;
     use psi_core::expose::Families;
+    use psi_core::target::Target;
 
     fn app(dir: &std::path::Path) -> Shared {
-        let target = Target::new(Mode::Cgroup(dir.to_owned()), Duration::from_secs(1), true);
+        let target = Target::at(dir.to_owned(), None).expect("a copy of a cgroup");
+        let target = Tracker::new(Mode::Cgroup(target), None, Duration::from_secs(1), true);
         let triggers = crate::triggers::Triggers::start(Vec::new()).expect("no thread to start");
         Arc::new(Mutex::new(App::new(target, Families::default(), triggers)))
     }
@@ -228,7 +230,7 @@ mod tests {
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
         let text = body(r).await;
         assert!(
-            text.starts_with("{\"mode\":\"cgroup\",\"target\":{\"path\":"),
+            text.starts_with("{\"mode\":\"cgroup\",\"target\":{\"kind\":\"copy\",\"path\":"),
             "{text}"
         );
         assert!(
@@ -243,5 +245,44 @@ mod tests {
         assert!(health.starts_with("ok: exporting "), "{health}");
         let home = body(respond(&app, &Method::GET, "/")).await;
         assert!(home.contains("<a href=\"metrics\">"), "{home}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_systems_cpu_full_is_null_in_psi_and_absent_from_metrics() {
+        // The kernel fills it with zeros: /psi says null, as `psi read` does,
+        // and /metrics leaves it out.
+        let proc_root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(proc_root.path().join("pressure")).expect("mkdir");
+        std::fs::write(
+            proc_root.path().join("pressure/cpu"),
+            "some avg10=1.00 avg60=0.50 avg300=0.25 total=2000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        )
+        .expect("write");
+        let target = Tracker::new(
+            Mode::System(proc_root.path().to_owned()),
+            None,
+            Duration::from_secs(1),
+            true,
+        );
+        let triggers = crate::triggers::Triggers::start(Vec::new()).expect("no thread to start");
+        let app = Arc::new(Mutex::new(App::new(target, Families::default(), triggers)));
+        let text = body(respond(&app, &Method::GET, "/psi")).await;
+        let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(json["target"]["kind"], "system", "{text}");
+        assert_eq!(
+            json["pressure"]["cpu"]["full"],
+            serde_json::Value::Null,
+            "{text}"
+        );
+        assert_eq!(
+            json["pressure"]["cpu"]["some"]["total"], 2_000_000,
+            "{text}"
+        );
+        let metrics = body(respond(&app, &Method::GET, "/metrics")).await;
+        assert!(
+            metrics.contains("psi_cpu_waiting_seconds_total 2\n"),
+            "{metrics}"
+        );
+        assert!(!metrics.contains("psi_cpu_stalled"), "{metrics}");
     }
 }

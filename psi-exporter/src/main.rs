@@ -17,15 +17,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use psi_core::cgroup;
 use psi_core::discover;
 use psi_core::expose::Families;
+use psi_core::report::Chain;
+use psi_core::target::Target;
 use tokio::net::TcpListener;
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::app::App;
 use crate::cli::{Cli, LogLevel};
 use crate::http::Limits;
-use crate::target::{Mode, Target};
+use crate::target::{Mode, Tracker};
 use crate::triggers::Triggers;
 
 fn main() -> ExitCode {
@@ -33,9 +36,9 @@ fn main() -> ExitCode {
     init_logging(cli.log_level);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // Printed once, through the log: stderr is where both go.
         Err(e) => {
             tracing::error!("{e:#}");
-            eprintln!("psi-exporter: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -57,32 +60,36 @@ fn init_logging(level: LogLevel) {
         .init();
 }
 
+/// The cgroup v2 mount: `--cgroup-root`, else the one this process sees.
+fn cgroup_mount(cli: &Cli) -> anyhow::Result<PathBuf> {
+    match &cli.cgroup_root {
+        Some(root) => Ok(root.clone()),
+        None => Ok(cgroup::find_mount(&cli.proc_root)
+            .context("no cgroup v2 mount: pass --cgroup-root, or an absolute --cgroup")?
+            .point),
+    }
+}
+
 /// Chooses what to export: `--cgroup`, `--system`, discovery when our own
 /// pid_flag exists, else the system (so a laptop shows something real).
 fn mode(cli: &Cli) -> anyhow::Result<Mode> {
-    let cgroup_root = || -> anyhow::Result<PathBuf> {
-        match &cli.cgroup_root {
-            Some(root) => Ok(root.clone()),
-            None => Ok(discover::cgroup2_mount(
-                &cli.proc_root.join("self/mountinfo"),
-            )?),
-        }
-    };
     if let Some(dir) = &cli.cgroup {
-        let dir = if dir.is_absolute() {
-            dir.clone()
-        } else {
-            cgroup_root()
-                .context("a relative --cgroup is taken under the cgroup v2 mount")?
-                .join(dir)
+        let mount = match cgroup_mount(cli) {
+            Ok(m) => Some(m),
+            Err(e) if !dir.is_absolute() => {
+                return Err(e.context("a relative --cgroup is taken under the cgroup v2 mount"));
+            }
+            Err(_) => None,
         };
-        anyhow::ensure!(
-            dir.is_dir(),
-            "--cgroup {} is not a directory: give a cgroup v2 directory such as /sys/fs/cgroup/system.slice",
-            dir.display()
-        );
-        tracing::info!(cgroup = %dir.display(), "exporting one cgroup");
-        return Ok(Mode::Cgroup(dir));
+        let target = Target::resolve(dir, mount.as_deref()).map_err(|e| {
+            anyhow::anyhow!(
+                "--cgroup {}: {}: give a cgroup v2 directory such as /sys/fs/cgroup/system.slice",
+                dir.display(),
+                Chain(&e)
+            )
+        })?;
+        tracing::info!(cgroup = %target.dir.display(), kind = %target.kind, "exporting one cgroup");
+        return Ok(Mode::Cgroup(target));
     }
     if cli.system {
         tracing::info!("exporting the system-wide pressure (--system)");
@@ -125,7 +132,12 @@ fn families(cli: &Cli) -> Families {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
     let mode = mode(&cli)?;
-    let mut target = Target::new(mode, cli.rediscover_interval, !cli.no_throttling);
+    let mut target = Tracker::new(
+        mode,
+        cgroup_mount(&cli).ok(),
+        cli.rediscover_interval,
+        !cli.no_throttling,
+    );
     target.refresh();
     let triggers =
         Triggers::start(cli.triggers.clone()).context("failed to start the trigger thread")?;

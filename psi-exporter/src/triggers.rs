@@ -6,21 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use psi_core::cgroup::Kind;
+use psi_core::report::Chain;
 use psi_core::trigger::{EventKind, Monitor, Trigger};
-
-use crate::target::error_chain;
 
 /// How often the thread looks for a new target while waiting.
 const TICK: Duration = Duration::from_millis(500);
 
-/// Where the triggers go: a cgroup directory, or the system-wide files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
-    /// `<dir>/<resource>.pressure`.
-    Cgroup(PathBuf),
-    /// `<proc_root>/pressure/<resource>`.
-    System(PathBuf),
-}
+/// Where the triggers go: a directory of pressure files, and its kind.
+type Place = (PathBuf, Kind);
 
 #[derive(Debug)]
 struct Shared {
@@ -139,7 +133,7 @@ fn run(shared: &Shared) {
         let events = match monitor.wait(Some(TICK)) {
             Ok(events) => events,
             Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "waiting on triggers failed");
+                tracing::warn!(error = %Chain(&e), "waiting on triggers failed");
                 std::thread::sleep(TICK);
                 continue;
             }
@@ -180,12 +174,7 @@ fn arm(
         if id.is_some() {
             continue;
         }
-        let added = match place {
-            Place::Cgroup(dir) => monitor.add_cgroup(dir, *spec),
-            Place::System(proc_root) => {
-                monitor.add(proc_root.join("pressure").join(spec.resource.name()), *spec)
-            }
-        };
+        let added = monitor.add_in(&place.0, place.1, *spec);
         match added {
             Ok(new) => {
                 *id = Some(new);
@@ -194,7 +183,7 @@ fn arm(
             }
             Err(e) => {
                 // Say a reason once; the retries every 5 s stay quiet.
-                let text = error_chain(&e);
+                let text = Chain(&e).to_string();
                 if error.as_deref() != Some(text.as_str()) {
                     tracing::warn!(trigger = %spec, error = %text, "trigger not armed; retrying every 5s");
                 }

@@ -2,24 +2,24 @@
 
 use std::io::Write as _;
 
-use psi_core::{Line, Resource};
+use psi_core::read::{PressureSet, Reading};
+use psi_core::target::Target;
 
 use crate::cli::CheckArgs;
 use crate::exit::Exit;
 use crate::rule::{Rule, Verdict};
-use crate::sample::{Rate, Reading};
-use crate::style::{Line as Text, Style};
-use crate::target::{self, Env, Target};
+use crate::target::{self, Env};
+use crate::ui::style::{Style, Text};
 use crate::view;
 
 /// Runs `psi check`.
 pub fn run(args: &CheckArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     let targets = target::resolve(&args.targets, env)?;
-    let mut files: Vec<_> = targets.iter().map(Target::files).collect();
-    let first: Vec<Reading> = files.iter_mut().map(|f| f.read()).collect();
+    let mut files: Vec<PressureSet> = targets.iter().map(Target::pressure_set).collect();
+    let first: Vec<Reading> = files.iter_mut().map(PressureSet::read_all).collect();
     let second: Option<Vec<Reading>> = if args.max.iter().any(Rule::needs_rate) {
         std::thread::sleep(args.interval);
-        Some(files.iter_mut().map(|f| f.read()).collect())
+        Some(files.iter_mut().map(PressureSet::read_all).collect())
     } else {
         None
     };
@@ -37,7 +37,7 @@ pub fn run(args: &CheckArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
                 }
                 Err(why) => {
                     failed = true;
-                    errors.push(format!("cannot check {rule} on {}: {why}", t.title()));
+                    errors.push(format!("cannot check {rule} on {}: {why}", view::title(t)));
                 }
             }
         }
@@ -68,21 +68,25 @@ fn judge(
     now: &Reading,
     before: Option<&Reading>,
 ) -> Result<(Verdict, Text), String> {
-    let pressure = match &now.results[rule.resource.index()] {
+    let pressure = match now.result(rule.resource) {
         Some(Ok(p)) => p,
         Some(Err(e)) => return Err(view::unavailable(e)),
         None => return Err("not read".to_owned()),
     };
     let Some(record) = pressure.get(rule.line) else {
-        return Err(match (rule.resource, rule.line, target.whole_system) {
-            (Resource::Cpu, Line::Full, true) => {
-                "cpu full is not measured system-wide (the kernel prints zeros); check a cgroup, or cpu.some"
-                    .to_owned()
-            }
-            _ => format!("this kernel does not report {} {}", rule.resource, rule.line),
-        });
+        if !target.kind.measures(rule.resource, rule.line) {
+            return Err(format!(
+                "{} {} is not measured system-wide (the kernel prints zeros); check a cgroup, \
+                 or {}.some",
+                rule.resource, rule.line, rule.resource
+            ));
+        }
+        return Err(format!(
+            "this kernel does not report {} {}",
+            rule.resource, rule.line
+        ));
     };
-    let rate = before.and_then(|b| Rate::between(b, now, rule.resource, rule.line));
+    let rate = before.and_then(|b| now.rate_since(b, rule.resource, rule.line));
     if rule.needs_rate() && rate.is_none() {
         return Err(
             "total went backwards between the two reads (the cgroup was made again)".to_owned(),
@@ -116,6 +120,6 @@ fn judge(
     if let Some(r) = rate.filter(|_| rule.needs_rate()) {
         text.push(format!(" (over {} ms)", r.elapsed_us / 1000), Style::Dim);
     }
-    text.push(format!("  {}", target.title()), Style::Dim);
+    text.push(format!("  {}", view::title(target)), Style::Dim);
     Ok((verdict, text))
 }

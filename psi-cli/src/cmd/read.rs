@@ -3,19 +3,26 @@
 use std::io::Write as _;
 
 use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
+use psi_core::read::{Reading, Reason};
+use psi_core::report::Chain;
+use psi_core::target::Target;
 
 use crate::cli::{Format, ReadArgs};
-use crate::clock::Utc;
 use crate::exit::Exit;
-use crate::sample::Reading;
-use crate::target::{self, Env, Kind, Target};
+use crate::target::{self, Env};
+use crate::ui::clock::Utc;
 use crate::view;
 
-/// Runs `psi read`.
+/// Runs `psi read`: prints all it could read, then names on stderr every
+/// file that could not be read for a reason other than "the kernel does not
+/// have it", and exits 2 if there was one.
 pub fn run(args: &ReadArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     let targets = target::resolve(&args.targets, env)?;
     let time = Utc::now();
-    let readings: Vec<Reading> = targets.iter().map(|t| t.files().read()).collect();
+    let readings: Vec<Reading> = targets
+        .iter()
+        .map(|t| t.pressure_set().read_all())
+        .collect();
     let mut out = Vec::with_capacity(4096);
     match args.format {
         Format::Table => {
@@ -38,12 +45,21 @@ pub fn run(args: &ReadArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     }
     std::io::stdout().lock().write_all(&out)?;
     super::require_readable(&targets, &readings)?;
-    Ok(Exit::Success)
+    let mut failed = false;
+    for (resource, e) in readings.iter().flat_map(Reading::errors) {
+        if e.reason() != Reason::Unsupported {
+            eprintln!("psi: cannot read {resource} ({}): {}", e.reason(), Chain(e));
+            failed = true;
+        }
+    }
+    Ok(if failed { Exit::Error } else { Exit::Success })
 }
 
 /// The exporter's families for each target: no labels for one target (the
-/// very exposition `psi-exporter` serves), a `path` label (and the
-/// Kubernetes labels where the path carries them) for several.
+/// very exposition `psi-exporter` serves); for several, a `cgroup` label
+/// (the cgroup as `/proc/<pid>/cgroup` writes it, else the directory; none
+/// for the whole system) and the Kubernetes labels where the path carries
+/// them.
 fn prometheus(out: &mut Vec<u8>, targets: &[Target], readings: &[Reading]) {
     let labels: Vec<Vec<(&str, String)>> = targets
         .iter()
@@ -51,7 +67,14 @@ fn prometheus(out: &mut Vec<u8>, targets: &[Target], readings: &[Reading]) {
             if targets.len() == 1 {
                 return Vec::new();
             }
-            let mut l = vec![("path", t.path.to_string_lossy().into_owned())];
+            let mut l = Vec::new();
+            if !t.kind.is_whole_system() || t.cgroup.is_some() {
+                let cgroup = t
+                    .cgroup
+                    .clone()
+                    .unwrap_or_else(|| t.dir.to_string_lossy().into_owned());
+                l.push(("cgroup", cgroup));
+            }
             if let Some(k) = &t.kube {
                 if let Some(q) = k.qos {
                     l.push(("qos", q.name().to_owned()));
@@ -78,10 +101,9 @@ fn prometheus(out: &mut Vec<u8>, targets: &[Target], readings: &[Reading]) {
             labels,
             pressure: r.values(),
             cpu_stat: match t.kind {
-                Kind::Cgroup => psi_core::read::cpu_stat(&t.path).ok(),
-                Kind::System => None,
+                psi_core::cgroup::Kind::System => None,
+                _ => psi_core::read::cpu_stat(&t.dir).ok(),
             },
-            system: t.whole_system,
         })
         .collect();
     write_pressure(&mut Encoder::new(out), &Families::default(), &snapshots);

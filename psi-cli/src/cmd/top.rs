@@ -7,16 +7,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::bail;
+use psi_core::cgroup::kube::Identity;
+use psi_core::cgroup::{self, Kind};
+use psi_core::duration::Human;
+use psi_core::rate::Rate;
+use psi_core::read::{PressureSet, Reading};
 use psi_core::{Line, Resource};
 
 use crate::cli::{LineChoice, SortBy, TopArgs};
-use crate::clock::Utc;
 use crate::exit::Exit;
-use crate::kube::Identity;
-use crate::sample::{Files, Rate, Reading};
-use crate::style::{self, Align, Cell, Style, Table};
-use crate::target::{self, Env, Kind};
-use crate::term::{self, Event, Events, Screen};
+use crate::target::{self, Env};
+use crate::ui::clock::Utc;
+use crate::ui::style::{Align, Cell, Style, Table, Text};
+use crate::ui::term::{self, Screen, Waiter, Wake};
 
 /// The resources `top` reads.
 const RESOURCES: [Resource; 3] = [Resource::Cpu, Resource::Memory, Resource::Io];
@@ -42,18 +45,18 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     let root = match &args.root {
         Some(p) => {
             let t = target::resolve_path(env, p)?;
-            if t.kind != Kind::Cgroup {
+            if t.kind == Kind::System {
                 bail!(
                     "{} is not a cgroup directory: psi top ranks the cgroups under a cgroup",
-                    t.path.display()
+                    t.dir.display()
                 );
             }
-            t.path
+            t.dir
         }
         None => env.cgroup_mount()?,
     };
     let live = std::io::stdout().is_terminal();
-    let mut events = Events::new(live)?;
+    let mut events = Waiter::new(live)?;
     let mut sort = args.sort;
     let line = args.line.line();
     let mut rows = sample(&root, &[], line);
@@ -71,10 +74,10 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     let mut ticks = 0;
     loop {
         match events.wait(next)? {
-            Event::Tick => {}
-            Event::Key(b'q' | b'Q') => return Ok(Exit::Success),
-            Event::Interrupt => return Ok(Exit::Interrupted),
-            Event::Key(key) => {
+            Wake::Tick => {}
+            Wake::Key(b'q' | b'Q') => return Ok(Exit::Success),
+            Wake::Interrupt => return Ok(Exit::Interrupted),
+            Wake::Key(key) => {
                 sort = match key {
                     b'c' | b'C' => SortBy::Cpu,
                     b'm' | b'M' => SortBy::Memory,
@@ -87,7 +90,7 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
                 }
                 continue;
             }
-            Event::Resize => {
+            Wake::Resize => {
                 if let Some(s) = &mut screen {
                     draw(s, measured.then_some(rows.as_slice()), sort)?;
                 }
@@ -131,13 +134,13 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
 fn sample(root: &Path, prev: &[Row], line: Line) -> Vec<Row> {
     let prev: HashMap<&Path, &Row> = prev.iter().map(|r| (r.path.as_path(), r)).collect();
     let mut rows = Vec::new();
-    for path in walk(root) {
+    for entry in cgroup::walk(root, usize::MAX).into_iter().skip(1) {
+        let path = entry.path;
         // Files are opened, read and closed at once: a node has thousands of
         // cgroups, more than the open-file limit if they were all kept open.
-        let reading = Files::new(&path, false, false).read_only(&RESOURCES);
+        let reading = PressureSet::new(&path, Kind::Cgroup).read_only(&RESOURCES);
         let before = prev.get(path.as_path());
-        let rates =
-            RESOURCES.map(|r| before.and_then(|b| Rate::between(&b.reading, &reading, r, line)));
+        let rates = RESOURCES.map(|r| before.and_then(|b| reading.rate_since(&b.reading, r, line)));
         let rel = path.strip_prefix(root).unwrap_or(&path);
         let name = rel.display().to_string();
         let kube = Identity::from_path(&path);
@@ -152,38 +155,10 @@ fn sample(root: &Path, prev: &[Row], line: Line) -> Vec<Row> {
     rows
 }
 
-/// The directories under `root`, depth first, sorted; unreadable or
-/// vanished ones are skipped.
-fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut children: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path())
-            .collect();
-        children.sort();
-        for child in children.into_iter().rev() {
-            stack.push(child.clone());
-            out.push(child);
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Exact order of two rates, highest first; unknown rates last.
 fn by_rate(a: Option<Rate>, b: Option<Rate>) -> Ordering {
     match (a, b) {
-        (Some(a), Some(b)) => {
-            let x = u128::from(a.stall_us) * u128::from(b.elapsed_us);
-            let y = u128::from(b.stall_us) * u128::from(a.elapsed_us);
-            y.cmp(&x)
-        }
+        (Some(a), Some(b)) => b.compare(&a),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
         (None, None) => Ordering::Equal,
@@ -222,7 +197,7 @@ fn rate_cell(rate: Option<Rate>, bold: bool) -> Cell {
 }
 
 /// The ranked table, `limit` rows.
-fn table(rows: &[Row], sort: SortBy, line: LineChoice, limit: usize) -> Vec<style::Line> {
+fn table(rows: &[Row], sort: SortBy, line: LineChoice, limit: usize) -> Vec<Text> {
     let kube = rows.iter().take(limit).any(|r| r.kube.is_some());
     let suffix = match line {
         LineChoice::Some => "%",
@@ -298,7 +273,7 @@ fn summary(args: &TopArgs, root: &Path, rows: Option<&[Row]>, sort: SortBy) -> S
     format!(
         "{}  every {}  sort {} {}{count}",
         root.display(),
-        super::watch::humantime(args.interval),
+        Human(args.interval),
         sort.resource(),
         args.line.line(),
     )
@@ -314,7 +289,7 @@ fn frame(
     started: Instant,
 ) -> Vec<String> {
     let (width, height) = term::size().map_or((None, 24), |(w, h)| (Some(w), h));
-    let mut head = style::Line::new("psi top", Style::Bold);
+    let mut head = Text::new("psi top", Style::Bold);
     head.push(
         format!(
             "  {}  {}  stall rates in %  c/m/i sort  q quits",
@@ -327,7 +302,7 @@ fn frame(
     match rows {
         None => lines.push(format!(
             "measuring the first {} ({:.0?} so far)…",
-            super::watch::humantime(args.interval),
+            Human(args.interval),
             started.elapsed()
         )),
         Some([]) => lines.push(format!("no cgroups under {}", root.display())),
@@ -346,14 +321,8 @@ fn frame(
 }
 
 /// One ranking for a file or a pipe.
-fn batch(
-    args: &TopArgs,
-    root: &Path,
-    rows: &[Row],
-    sort: SortBy,
-    limit: usize,
-) -> Vec<style::Line> {
-    let mut lines = vec![style::Line::new(
+fn batch(args: &TopArgs, root: &Path, rows: &[Row], sort: SortBy, limit: usize) -> Vec<Text> {
+    let mut lines = vec![Text::new(
         format!(
             "# {}  {}",
             Utc::now().rfc3339(),
@@ -362,7 +331,7 @@ fn batch(
         Style::Dim,
     )];
     if rows.is_empty() {
-        lines.push(style::Line::new(
+        lines.push(Text::new(
             format!("no cgroups under {}", root.display()),
             Style::Plain,
         ));
@@ -399,14 +368,11 @@ mod tests {
             path: PathBuf::from(name),
             name: name.to_owned(),
             kube: None,
-            reading: Reading {
-                results: [
-                    Some(Ok(psi_core::parse(file).expect("valid"))),
-                    None,
-                    None,
-                    None,
-                ],
-                at: [Instant::now(); 4],
+            reading: {
+                let mut r = Reading::default();
+                let p = psi_core::parse(file).expect("valid");
+                r.set(Resource::Cpu, Ok(p), Instant::now());
+                r
             },
             rates: [None; 3],
         };
@@ -420,19 +386,5 @@ mod tests {
         assert_eq!(rows[0].name, "b");
         rank(&mut rows, SortBy::Cpu, Line::Some);
         assert_eq!(rows[0].name, "a");
-    }
-
-    #[test]
-    fn walks_every_directory_below_the_root() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for d in ["b", "a", "a/x", "a/x/y"] {
-            std::fs::create_dir(dir.path().join(d)).expect("mkdir");
-        }
-        std::fs::write(dir.path().join("a/cpu.pressure"), "").expect("write");
-        let names: Vec<PathBuf> = walk(dir.path())
-            .into_iter()
-            .map(|p| p.strip_prefix(dir.path()).map(Path::to_owned).unwrap_or(p))
-            .collect();
-        assert_eq!(names, ["a", "a/x", "a/x/y", "b"].map(PathBuf::from));
     }
 }

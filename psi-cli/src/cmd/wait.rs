@@ -1,14 +1,15 @@
 //! `psi wait`: block on kernel PSI triggers, a thin front on `psi_core::trigger`.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::time::Duration;
 
 use anyhow::bail;
-use psi_core::trigger::{EventKind, Monitor, Trigger, TriggerError, UNPRIVILEGED_WINDOW_STEP};
+use psi_core::duration::Human;
+use psi_core::report::Chain;
+use psi_core::trigger::{EventKind, Monitor, Refusal, Trigger, TriggerError};
 
 use crate::cli::WaitArgs;
 use crate::exit::Exit;
-use crate::target::{self, Env, Kind};
+use crate::target::{self, Env};
 use crate::view;
 
 /// Runs `psi wait`.
@@ -19,10 +20,7 @@ pub fn run(args: &WaitArgs, env: &Env) -> anyhow::Result<Exit> {
     };
     let mut monitor = Monitor::new();
     for trigger in &args.trigger {
-        let file = match target.kind {
-            Kind::System => target.path.join(trigger.resource.name()),
-            Kind::Cgroup => target.path.join(trigger.resource.cgroup_file()),
-        };
+        let file = target.dir.join(target.kind.file_name(trigger.resource));
         monitor.add(file, *trigger).map_err(|e| explain(&e))?;
     }
     if std::io::stderr().is_terminal() {
@@ -30,33 +28,33 @@ pub fn run(args: &WaitArgs, env: &Env) -> anyhow::Result<Exit> {
         eprintln!(
             "psi: waiting for {} on {}",
             list.join(" or "),
-            target.title()
+            view::title(target)
         );
     }
     let events = monitor.wait(args.timeout).map_err(|e| explain(&e))?;
     let mut stdout = std::io::stdout().lock();
-    for event in &events {
-        let Some(trigger) = args.trigger.get(event.id) else {
-            continue;
-        };
+    // A trigger that fired wins over one whose cgroup went in the same poll.
+    let first = events
+        .iter()
+        .find(|e| e.kind == EventKind::Fired)
+        .or(events.first());
+    if let Some(event) = first {
         match event.kind {
             EventKind::Fired => {
-                writeln!(stdout, "fired: {trigger} on {}", target.title())?;
+                let trigger = event.trigger;
+                writeln!(stdout, "fired: {trigger} on {}", view::title(target))?;
                 return Ok(Exit::Success);
             }
             EventKind::Gone => {
                 bail!(
                     "the cgroup is gone: {} was removed while waiting",
-                    target.path.display()
+                    target.dir.display()
                 );
             }
         }
     }
     if let Some(t) = args.timeout {
-        eprintln!(
-            "psi: timed out after {} without a trigger firing",
-            crate::cmd::watch::humantime(t)
-        );
+        eprintln!("psi: timed out after {} without a trigger firing", Human(t));
     }
     Ok(Exit::Timeout)
 }
@@ -64,16 +62,14 @@ pub fn run(args: &WaitArgs, env: &Env) -> anyhow::Result<Exit> {
 /// The trigger error, with a working trigger suggested where the kernel
 /// refused the window.
 fn explain(e: &TriggerError) -> anyhow::Error {
-    let text = view::chain(e);
-    if let TriggerError::Refused { trigger, why, .. } = e
-        && why.contains("multiple of 2s")
+    let text = Chain(e).to_string();
+    if let TriggerError::Refused {
+        trigger,
+        why: Refusal::UnprivilegedWindow,
+        ..
+    } = e
     {
-        let step = UNPRIVILEGED_WINDOW_STEP.as_micros();
-        let window = trigger.window.as_micros().div_ceil(step) * step;
-        let suggestion = Trigger {
-            window: Duration::from_micros(u64::try_from(window).unwrap_or(u64::MAX)),
-            ..*trigger
-        };
+        let suggestion: Trigger = trigger.unprivileged();
         return anyhow::anyhow!("{text}; try --trigger '{suggestion}'");
     }
     anyhow::anyhow!(text)

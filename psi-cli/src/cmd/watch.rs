@@ -4,22 +4,25 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Instant;
 
+use psi_core::duration::Human;
+use psi_core::read::{PressureSet, Reading};
+use psi_core::target::Target;
+
 use crate::cli::{WatchArgs, WatchFormat};
-use crate::clock::Utc;
 use crate::exit::Exit;
-use crate::sample::{Files, Reading};
-use crate::style::{Line, Style};
-use crate::target::{self, Env, Target};
-use crate::term::{self, Event, Events, Screen};
+use crate::target::{self, Env};
+use crate::ui::clock::Utc;
+use crate::ui::style::{Style, Text};
+use crate::ui::term::{self, Screen, Waiter, Wake};
 use crate::view;
 
 /// Runs `psi watch`.
 pub fn run(args: &WatchArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     let targets = target::resolve(&args.targets, env)?;
-    let mut files: Vec<Files> = targets.iter().map(Target::files).collect();
+    let mut files: Vec<PressureSet> = targets.iter().map(Target::pressure_set).collect();
     let live = args.format == WatchFormat::Table && std::io::stdout().is_terminal();
-    let mut events = Events::new(live)?;
-    let mut cur: Vec<Reading> = files.iter_mut().map(Files::read).collect();
+    let mut events = Waiter::new(live)?;
+    let mut cur: Vec<Reading> = files.iter_mut().map(PressureSet::read_all).collect();
     super::require_readable(&targets, &cur)?;
     let mut prev: Option<Vec<Reading>> = None;
     let mut screen = if live { Some(Screen::enter()?) } else { None };
@@ -33,10 +36,10 @@ pub fn run(args: &WatchArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     let mut ticks = 0;
     loop {
         match events.wait(next)? {
-            Event::Tick => {}
-            Event::Key(b'q' | b'Q') => return Ok(Exit::Success),
-            Event::Interrupt => return Ok(Exit::Interrupted),
-            Event::Resize | Event::Key(_) => {
+            Wake::Tick => {}
+            Wake::Key(b'q' | b'Q') => return Ok(Exit::Success),
+            Wake::Interrupt => return Ok(Exit::Interrupted),
+            Wake::Resize | Wake::Key(_) => {
                 if let Some(s) = &mut screen {
                     draw(s, prev.as_ref(), &cur)?;
                 }
@@ -50,7 +53,7 @@ pub fn run(args: &WatchArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
         if next <= now {
             next = now + args.interval;
         }
-        let fresh: Vec<Reading> = files.iter_mut().map(Files::read).collect();
+        let fresh: Vec<Reading> = files.iter_mut().map(PressureSet::read_all).collect();
         let before = std::mem::replace(&mut cur, fresh);
         match &mut screen {
             Some(s) => draw(s, Some(&before), &cur)?,
@@ -96,8 +99,8 @@ fn frame(
     color: bool,
 ) -> Vec<String> {
     let width = term::size().map(|s| s.0);
-    let interval = humantime(args.interval);
-    let mut head = Line::new("psi watch", Style::Bold);
+    let interval = Human(args.interval);
+    let mut head = Text::new("psi watch", Style::Bold);
     head.push(
         format!(
             "  every {interval}  {}  averages and RATE (stall over the last {interval}) in %  q quits",
@@ -119,14 +122,4 @@ fn frame(
         lines.extend(table.iter().map(|l| l.render(color, width)));
     }
     lines
-}
-
-/// `1s`, `90s`, `500ms`, `1500ms`: whole seconds, else milliseconds.
-pub fn humantime(d: std::time::Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
 }

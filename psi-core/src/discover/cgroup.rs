@@ -12,13 +12,7 @@ use rustix::fs::OFlags;
 use super::Config;
 use super::error::DiscoverError;
 use super::flag::open_in_root;
-
-/// `CGROUP2_SUPER_MAGIC` from `<linux/magic.h>`.
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-
-/// The most read from `/proc/<pid>/cgroup` or `mountinfo`: both are kernel
-/// text, but a host with thousands of mounts is not unheard of.
-const KERNEL_FILE_LIMIT: u64 = 16 << 20;
+use crate::cgroup::{self, Mount};
 
 /// A resolved cgroup directory and its identity.
 #[derive(Debug)]
@@ -29,13 +23,6 @@ pub(super) struct Resolved {
     /// mounts (two containers' views, or a view and the host's mount) has
     /// one identity although the paths differ.
     pub(super) id: (u64, u64),
-}
-
-/// A cgroup2 mount: where it is, and which cgroup its root shows.
-#[derive(Debug, PartialEq, Eq)]
-struct Mount {
-    point: PathBuf,
-    root: PathBuf,
 }
 
 /// The cgroup v2 directory of process `pid`.
@@ -54,7 +41,7 @@ struct Mount {
 ///
 /// Otherwise the `0::` line of `<proc_root>/<pid>/cgroup` is joined onto the
 /// cgroup2 mount: [`Config::cgroup_mount`], or the one found in
-/// `<proc_root>/self/mountinfo` by [`cgroup2_mount`].
+/// `<proc_root>/self/mountinfo` by [`cgroup::find_mount`].
 ///
 /// ```no_run
 /// let config = psi_core::discover::Config::default();
@@ -73,7 +60,7 @@ pub(super) fn resolve(config: &Config, pid: u32) -> Result<Resolved, DiscoverErr
     }
     let cgroup_file = pid_dir.join("cgroup");
     let text = read_kernel_file(&cgroup_file)?;
-    let cgroup = unified_entry(&text).ok_or_else(|| DiscoverError::NoUnifiedEntry {
+    let cgroup = cgroup_entry(&text).ok_or_else(|| DiscoverError::NoUnifiedEntry {
         path: cgroup_file.clone(),
     })?;
     let mount = match &config.cgroup_mount {
@@ -81,7 +68,7 @@ pub(super) fn resolve(config: &Config, pid: u32) -> Result<Resolved, DiscoverErr
             point: point.clone(),
             root: PathBuf::from("/"),
         },
-        None => find_mount(&config.proc_root.join("self/mountinfo"))?,
+        None => cgroup::find_mount(&config.proc_root)?,
     };
     let unreachable = || DiscoverError::Unreachable {
         pid,
@@ -166,111 +153,23 @@ fn same_cgroup_namespace(proc_root: &Path, pid_dir: &Path) -> Option<bool> {
     Some((ours.dev(), ours.ino()) == (theirs.dev(), theirs.ino()))
 }
 
-/// The mount point of the cgroup v2 hierarchy in a `mountinfo` file (such as
-/// `/proc/self/mountinfo`): `/sys/fs/cgroup` on a unified host,
-/// `/sys/fs/cgroup/unified` on a hybrid one.
+/// The cgroup v2 path of a `/proc/<pid>/cgroup` text: what follows `0::` on
+/// its unified line, if that starts with `/`. cgroup v1 lines
+/// (`12:pids:/...`) are skipped. The path is as the kernel wrote it for the
+/// reader, so it may climb out of the reader's cgroup namespace (`/../x`).
 ///
-/// When several `cgroup2` lines are present, the last one that shows the
-/// hierarchy's root and is really a cgroup2 file system at that path wins
-/// (a later mount may hide an earlier one, never the reverse).
-///
-/// ```no_run
-/// let mount = psi_core::discover::cgroup2_mount("/proc/self/mountinfo".as_ref())?;
-/// # Ok::<(), psi_core::discover::DiscoverError>(())
 /// ```
-pub fn cgroup2_mount(mountinfo: &Path) -> Result<PathBuf, DiscoverError> {
-    find_mount(mountinfo).map(|m| m.point)
-}
-
-fn find_mount(mountinfo: &Path) -> Result<Mount, DiscoverError> {
-    let text = read_kernel_file(mountinfo)?;
-    best_mount(parse_mountinfo(&text), is_cgroup2).ok_or_else(|| DiscoverError::NoCgroup2Mount {
-        path: mountinfo.to_owned(),
-    })
-}
-
-/// Picks among cgroup2 mounts, in `mountinfo` order: the last that shows the
-/// hierarchy's root and passes `verify`, else the last that shows the root,
-/// else the last.
-fn best_mount(mounts: Vec<Mount>, verify: impl Fn(&Path) -> bool) -> Option<Mount> {
-    let root = Path::new("/");
-    let verified = mounts
-        .iter()
-        .rposition(|m| m.root == root && verify(&m.point));
-    let rooted = mounts.iter().rposition(|m| m.root == root);
-    let index = verified.or(rooted).or(mounts.len().checked_sub(1))?;
-    mounts.into_iter().nth(index)
-}
-
-fn is_cgroup2(point: &Path) -> bool {
-    // `f_type` is a signed long of architecture-dependent width.
-    #[allow(clippy::unnecessary_cast)]
-    rustix::fs::statfs(point).is_ok_and(|st| st.f_type as i64 == CGROUP2_SUPER_MAGIC)
-}
-
-/// Every `cgroup2` mount of a `mountinfo` text, in order.
-///
-/// A line is `id parent major:minor root point options [optional...] - fstype
-/// source super-options`; `root` and `point` escape space, tab, newline and
-/// backslash as `\ooo` octal.
-fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
-    let mut mounts = Vec::new();
-    for line in text.split(|&b| b == b'\n') {
-        let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
-        let Some(dash) = fields.iter().skip(6).position(|f| *f == b"-") else {
-            continue;
-        };
-        if fields.get(6 + dash + 1) != Some(&&b"cgroup2"[..]) {
-            continue;
-        }
-        mounts.push(Mount {
-            root: PathBuf::from(OsStr::from_bytes(&unescape(fields[3]))),
-            point: PathBuf::from(OsStr::from_bytes(&unescape(fields[4]))),
-        });
-    }
-    mounts
-}
-
-/// Undoes the kernel's `\ooo` octal escapes (`mangle` in fs/proc_namespace.c).
-fn unescape(field: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(field.len());
-    let mut i = 0;
-    while i < field.len() {
-        let octal = field
-            .get(i + 1..i + 4)
-            .filter(|d| field[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)))
-            .map(|d| d.iter().fold(0u16, |n, b| n * 8 + u16::from(b - b'0')));
-        match octal.and_then(|n| u8::try_from(n).ok()) {
-            Some(byte) => {
-                out.push(byte);
-                i += 4;
-            }
-            None => {
-                out.push(field[i]);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// The path of the `0::` line of a `/proc/<pid>/cgroup` text.
-fn unified_entry(text: &[u8]) -> Option<&[u8]> {
+/// let text = b"1:name=systemd:/x\n0::/kubepods/pod1/abc\n";
+/// assert_eq!(psi_core::discover::cgroup_entry(text), Some(&b"/kubepods/pod1/abc"[..]));
+/// ```
+pub fn cgroup_entry(text: &[u8]) -> Option<&[u8]> {
     text.split(|&b| b == b'\n')
         .find_map(|line| line.strip_prefix(b"0::"))
         .filter(|path| path.starts_with(b"/"))
 }
 
 fn read_kernel_file(path: &Path) -> Result<Vec<u8>, DiscoverError> {
-    use std::io::Read as _;
-    let read = || {
-        let mut text = Vec::new();
-        File::open(path)?
-            .take(KERNEL_FILE_LIMIT)
-            .read_to_end(&mut text)?;
-        Ok(text)
-    };
-    read().map_err(|source| DiscoverError::Read {
+    cgroup::read_kernel_file(path).map_err(|source| DiscoverError::Read {
         path: path.to_owned(),
         source,
     })
@@ -280,95 +179,13 @@ fn read_kernel_file(path: &Path) -> Result<Vec<u8>, DiscoverError> {
 mod tests {
     use super::*;
 
-    fn mount(root: &str, point: &str) -> Mount {
-        Mount {
-            root: root.into(),
-            point: point.into(),
-        }
-    }
-
     #[test]
-    fn mountinfo_hybrid_host() {
-        let text = b"25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
-            31 25 0:26 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755\n\
-            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:10 - cgroup2 cgroup2 rw\n\
-            42 31 0:39 / /sys/fs/cgroup/cpu rw,relatime shared:11 - cgroup cgroup rw,cpu\n";
-        assert_eq!(
-            parse_mountinfo(text),
-            vec![mount("/", "/sys/fs/cgroup/unified")]
-        );
-    }
-
-    #[test]
-    fn mountinfo_without_optional_fields() {
-        let text = b"41 31 0:38 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
-        assert_eq!(parse_mountinfo(text), vec![mount("/", "/sys/fs/cgroup")]);
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        let text = b"41 31 0:38 /a\\040b /mnt/cg\\040root\\134x\\011y rw - cgroup2 none rw\n";
-        assert_eq!(
-            parse_mountinfo(text),
-            vec![mount("/a b", "/mnt/cg root\\x\ty")]
-        );
-    }
-
-    #[test]
-    fn mountinfo_dash_in_a_path_is_not_the_separator() {
-        let text = b"41 31 0:38 / /mnt/- rw shared:1 - cgroup2 cgroup2 rw\n\
-            42 31 0:38 / /- rw - tmpfs cgroup2 rw\n";
-        assert_eq!(parse_mountinfo(text), vec![mount("/", "/mnt/-")]);
-    }
-
-    #[test]
-    fn mountinfo_ignores_garbage() {
-        assert_eq!(parse_mountinfo(b""), vec![]);
-        assert_eq!(parse_mountinfo(b"- cgroup2\n1 2 3\n\n"), vec![]);
-        assert_eq!(parse_mountinfo(b"1 2 3 / /x rw - cgroup\n"), vec![]);
-    }
-
-    #[test]
-    fn unescape_leaves_incomplete_escapes() {
-        assert_eq!(unescape(b"a\\04"), b"a\\04");
-        assert_eq!(unescape(b"a\\08x"), b"a\\08x");
-        assert_eq!(unescape(b"\\777"), b"\\777");
-        assert_eq!(unescape(b"\\"), b"\\");
-        assert_eq!(unescape(b"\\101\\102"), b"AB");
-    }
-
-    #[test]
-    fn best_mount_prefers_the_last_verified_root() {
-        let mounts = || {
-            vec![
-                mount("/", "/sys/fs/cgroup/unified"),
-                mount("/sub", "/sub"),
-                mount("/", "/hidden"),
-            ]
-        };
-        let pick = |verify: fn(&Path) -> bool| best_mount(mounts(), verify).map(|m| m.point);
-        assert_eq!(pick(|_| false), Some("/hidden".into()));
-        assert_eq!(
-            pick(|p| p == Path::new("/sys/fs/cgroup/unified")),
-            Some("/sys/fs/cgroup/unified".into())
-        );
-        assert_eq!(
-            best_mount(vec![mount("/a", "/x"), mount("/b", "/y")], |_| true).map(|m| m.point),
-            Some("/y".into())
-        );
-        assert_eq!(best_mount(vec![], |_| true), None);
-    }
-
-    #[test]
-    fn unified_entry_skips_v1_lines() {
+    fn cgroup_entry_skips_v1_lines() {
         let text = b"12:pids:/user.slice\n1:name=systemd:/x\n0::/kubepods/pod1/abc\n";
-        assert_eq!(unified_entry(text), Some(&b"/kubepods/pod1/abc"[..]));
-        assert_eq!(unified_entry(b"0::/\n"), Some(&b"/"[..]));
-        assert_eq!(unified_entry(b"1:cpu:/\n"), None);
-        assert_eq!(unified_entry(b"0::\n"), None);
-        assert_eq!(
-            unified_entry(b"0::/../sibling\n"),
-            Some(&b"/../sibling"[..])
-        );
+        assert_eq!(cgroup_entry(text), Some(&b"/kubepods/pod1/abc"[..]));
+        assert_eq!(cgroup_entry(b"0::/\n"), Some(&b"/"[..]));
+        assert_eq!(cgroup_entry(b"1:cpu:/\n"), None);
+        assert_eq!(cgroup_entry(b"0::\n"), None);
+        assert_eq!(cgroup_entry(b"0::/../sibling\n"), Some(&b"/../sibling"[..]));
     }
 }

@@ -64,7 +64,7 @@ pub enum DiscoverError {
         privilege: Privilege,
     },
     /// The processes with our flag are in more than one cgroup.
-    #[error("processes with the flag are in {} cgroups: {}; pass --cgroup to choose one", cgroups.len(), list_cgroups(cgroups))]
+    #[error("processes with the flag are in {} cgroups: {}", cgroups.len(), list_cgroups(cgroups))]
     Ambiguous {
         /// Each cgroup, with the matching pids in it (sorted).
         cgroups: Vec<(PathBuf, Vec<u32>)>,
@@ -85,17 +85,14 @@ pub enum DiscoverError {
         /// The `/proc/<pid>/cgroup` file.
         path: PathBuf,
     },
-    /// No `cgroup2` line in `mountinfo`.
-    #[error("no cgroup v2 mount found in {}; mount cgroup2 or pass --cgroup", path.display())]
-    NoCgroup2Mount {
-        /// The `mountinfo` file.
-        path: PathBuf,
-    },
+    /// The cgroup v2 mount could not be found.
+    #[error(transparent)]
+    Mount(#[from] crate::cgroup::MountError),
     /// The process's cgroup lies outside what this process's cgroup2 mount
     /// shows (another cgroup namespace, or a mount of a subtree).
     #[error(
-        "cgroup {cgroup} of pid {pid} is not reachable from the cgroup2 mount at {}; \
-         share the host's cgroup namespace or pass --cgroup",
+        "cgroup {cgroup} of pid {pid} is not reachable from the cgroup2 mount at {} \
+         (another cgroup namespace, or a mount of a subtree)",
         mount.display()
     )]
     Unreachable {
@@ -290,8 +287,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "processes with the flag are in 2 cgroups: /a (pids 1, 2), /b (pid 3); \
-             pass --cgroup to choose one"
+            "processes with the flag are in 2 cgroups: /a (pids 1, 2), /b (pid 3)"
         );
     }
 

@@ -146,15 +146,30 @@ fn read_regular(
             break;
         }
     }
-    if len > FLAG_LIMIT {
+    flag_text(&buf[..len]).map(str::to_owned)
+}
+
+/// What a flag file's bytes say as a flag: at most [`FLAG_LIMIT`] bytes of
+/// UTF-8, trimmed of whitespace, not empty. Two flags match when these are
+/// equal.
+///
+/// ```
+/// use psi_core::discover::flag_text;
+///
+/// assert_eq!(flag_text(b"  my-app\n").ok(), Some("my-app"));
+/// assert!(flag_text(b" \n").is_err());
+/// assert!(flag_text(b"\xff").is_err());
+/// ```
+pub fn flag_text(bytes: &[u8]) -> Result<&str, FlagError> {
+    if bytes.len() > FLAG_LIMIT {
         return Err(FlagError::TooLarge { limit: FLAG_LIMIT });
     }
-    let text = std::str::from_utf8(&buf[..len]).map_err(|_| FlagError::NotUtf8)?;
+    let text = std::str::from_utf8(bytes).map_err(|_| FlagError::NotUtf8)?;
     let flag = text.trim();
     if flag.is_empty() {
         return Err(FlagError::Empty);
     }
-    Ok(flag.to_owned())
+    Ok(flag)
 }
 
 /// Reads the flag of a ConfigMap-style directory: its `pid_flag`, or else its

@@ -49,9 +49,9 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 
-pub use cgroup::{cgroup_of, cgroup2_mount};
+pub use cgroup::{cgroup_entry, cgroup_of};
 pub use error::{DiscoverError, FlagError, Privilege};
-pub use flag::FLAG_LIMIT;
+pub use flag::{FLAG_LIMIT, flag_text};
 
 use error::inside;
 use flag::Base;
@@ -67,7 +67,7 @@ pub struct Config {
     /// `/etc/pid_flag`.
     pub flag_path: PathBuf,
     /// The cgroup v2 mount to resolve `/proc/<pid>/cgroup` against; `None`
-    /// finds it in `<proc_root>/self/mountinfo`.
+    /// finds it in `<proc_root>/self/mountinfo` ([`crate::cgroup::find_mount`]).
     pub cgroup_mount: Option<PathBuf>,
 }
 
@@ -88,7 +88,7 @@ impl Default for Config {
 /// [`is_alive`](Self::is_alive) is one `poll(2)` however many processes there
 /// are; clones share them.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct Container {
     /// The matching pids, sorted.
     pub pids: Vec<u32>,
     /// Their cgroup directory, as the lowest pid resolves it.
@@ -107,7 +107,7 @@ pub struct Target {
 /// Two targets are equal when they name the same processes (pids and start
 /// times) in the same cgroup with the same flag: the pidfds are handles to
 /// those processes, not part of what is found.
-impl PartialEq for Target {
+impl PartialEq for Container {
     fn eq(&self, other: &Self) -> bool {
         self.pids == other.pids
             && self.cgroup == other.cgroup
@@ -116,9 +116,9 @@ impl PartialEq for Target {
     }
 }
 
-impl Eq for Target {}
+impl Eq for Container {}
 
-impl Target {
+impl Container {
     /// The flag the processes carry (trimmed).
     pub fn flag(&self) -> &str {
         &self.flag
@@ -130,7 +130,7 @@ impl Target {
     /// [`discover`] again: the monitored container has restarted, or is
     /// gone.
     ///
-    /// With pidfds (see [`Target`]) and `config.proc_root` being `/proc`,
+    /// With pidfds (see [`Container`]) and `config.proc_root` being `/proc`,
     /// this is one `poll(2)`, which a reused pid cannot fool, and the flag is
     /// not read again; otherwise each pid's start time and flag are read.
     pub fn is_alive(&self, config: &Config) -> bool {
@@ -171,7 +171,7 @@ impl Target {
 /// can be opened for them.
 const PROC: &str = "/proc";
 
-/// A pidfd for each of `pids`, or none at all (then [`Target::is_alive`]
+/// A pidfd for each of `pids`, or none at all (then [`Container::is_alive`]
 /// reads start times and flags instead).
 ///
 /// A pid may have been reused between the scan and `pidfd_open`: the start
@@ -236,7 +236,7 @@ pub fn find_pids(config: &Config, flag: &str) -> Result<Vec<u32>, DiscoverError>
 /// one target. Processes in different cgroups are
 /// [`DiscoverError::Ambiguous`]; none is [`DiscoverError::NotFound`]. A
 /// process that exits before its cgroup is resolved is left out.
-pub fn discover(config: &Config) -> Result<Target, DiscoverError> {
+pub fn discover(config: &Config) -> Result<Container, DiscoverError> {
     let flag = read_flag_at(&config.own_flag)?;
     let scan = scan(config, &flag)?;
     let mut groups: Vec<Group> = Vec::new();
@@ -268,7 +268,7 @@ pub fn discover(config: &Config) -> Result<Target, DiscoverError> {
             denied: scan.denied,
             privilege: Privilege::current(),
         }),
-        (Some(only), 0) => Ok(Target {
+        (Some(only), 0) => Ok(Container {
             pidfds: if config.proc_root == Path::new(PROC) {
                 open_pidfds(&only.pids, &only.start_times)
             } else {
@@ -455,10 +455,10 @@ mod tests {
 
     /// A target of one real child process that carries no flag: only the
     /// pidfd can say it is alive, since the flag check would fail.
-    fn child_target(child: &std::process::Child) -> Target {
+    fn child_container(child: &std::process::Child) -> Container {
         let pid = child.id();
         let start = start_time(Path::new(PROC), pid);
-        Target {
+        Container {
             pids: vec![pid],
             cgroup: PathBuf::from("/nonexistent"),
             flag: "a flag no process carries".to_owned(),
@@ -470,7 +470,7 @@ mod tests {
     #[test]
     fn a_pidfd_says_when_the_process_exits() -> std::io::Result<()> {
         let mut child = std::process::Command::new("sleep").arg("60").spawn()?;
-        let target = child_target(&child);
+        let target = child_container(&child);
         assert_eq!(target.pidfds.len(), 1, "pidfd_open works on this kernel");
         let config = Config::default();
         let alive = target.is_alive(&config);
@@ -503,7 +503,7 @@ mod tests {
 
     #[test]
     fn a_fake_proc_root_is_not_answered_by_pidfds() {
-        let target = Target {
+        let target = Container {
             pids: vec![std::process::id()],
             cgroup: PathBuf::from("/nonexistent"),
             flag: "flag".to_owned(),

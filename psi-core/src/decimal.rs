@@ -7,7 +7,7 @@
 //! and so is a point with nothing after it (`1000000` µs is `1`).
 //!
 //! ```
-//! use psi_core::fmt::{Ratio, Seconds};
+//! use psi_core::decimal::{Ratio, Seconds};
 //! use psi_core::Percent;
 //!
 //! assert_eq!(Seconds(123_456_789).to_string(), "123.456789");

@@ -1,279 +1,9 @@
-//! Prometheus text exposition (format 0.0.4), streamed into a reused buffer
-//! (feature `std`).
-//!
-//! [`Encoder`] writes `# HELP`/`# TYPE` headers and samples, escaping label
-//! values and printing numbers with the exact writers of [`crate::fmt`]: a
-//! scrape that reuses its `Vec<u8>` allocates nothing once the buffer has
-//! grown to size. [`write_pressure`] writes the pressure families of any
-//! number of targets, each family's header once. A family whose name and
-//! help are known when compiling can have its header rendered then, with
-//! [`header!`](crate::header), and written with [`Encoder::header`] in one
-//! copy.
-//!
-//! ```
-//! use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
-//! use psi_core::Resource;
-//!
-//! let cpu = psi_core::parse(b"some avg10=1.50 avg60=0.00 avg300=0.00 total=2500000\n")?;
-//! let mut pressure = [None; 4];
-//! pressure[Resource::Cpu.index()] = Some(cpu);
-//! let target = Snapshot { labels: &[("cgroup", "/app")], pressure, cpu_stat: None, system: false };
-//!
-//! let mut out = Vec::new();
-//! write_pressure(&mut Encoder::new(&mut out), &Families::default(), &[target]);
-//! let text = String::from_utf8(out).unwrap();
-//! assert!(text.contains("psi_cpu_waiting_seconds_total{cgroup=\"/app\"} 2.5\n"));
-//! assert!(text.contains("psi_cpu_waiting_ratio{cgroup=\"/app\",window=\"10s\"} 0.015\n"));
-//! assert!(text.contains("cgroup_monitor_sc_monitored_cpu_psi{cgroup=\"/app\",type=\"some\",window=\"total\"} 2500000\n"));
-//! # Ok::<(), psi_core::ParseError>(())
-//! ```
+//! psi's metric families: names, help, types and labels, written for any
+//! number of targets.
 
+use super::encoder::{Encoder, Value};
 use crate::cpu_stat::CpuStat;
-use crate::fmt::Fixed;
-use crate::{Line, Percent, Pressure, Record, Resource};
-
-/// The content type of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// A metric family's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricType {
-    /// A cumulative value that only goes up (resets on restart).
-    Counter,
-    /// A value that goes up and down.
-    Gauge,
-}
-
-impl MetricType {
-    fn name(self) -> &'static str {
-        match self {
-            MetricType::Counter => "counter",
-            MetricType::Gauge => "gauge",
-        }
-    }
-}
-
-/// A sample's value, printed exactly.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value {
-    /// An integer, printed as is.
-    Int(u64),
-    /// Microseconds, printed as seconds (`1500000` -> `1.5`).
-    Seconds(u64),
-    /// A kernel average printed as a ratio (`Percent(1234)` -> `0.1234`).
-    Ratio(Percent),
-    /// A kernel average printed in percent, as the kernel does (`12.34`).
-    Percent(Percent),
-    /// Any other number (durations measured by the exporter, for instance).
-    Float(f64),
-}
-
-/// A family's `# HELP` and `# TYPE` lines, rendered when compiling, for
-/// [`Encoder::header`]: `header!("name", counter, "help")` or
-/// `header!("name", gauge, "help")`. The name and help must be string
-/// literals (or `concat!` of them) with no backslash and no newline, so that
-/// [`Encoder::family`] would escape nothing in them; anything else does not
-/// compile.
-///
-/// ```
-/// let h = psi_core::header!("jobs_total", counter, "Jobs run");
-/// assert_eq!(h, "# HELP jobs_total Jobs run\n# TYPE jobs_total counter\n");
-/// ```
-///
-/// ```compile_fail
-/// let h = psi_core::header!("jobs_total", counter, "Jobs\nrun");
-/// ```
-#[macro_export]
-macro_rules! header {
-    ($name:expr, counter, $help:expr) => {
-        $crate::header!(@render $name, "counter", $help)
-    };
-    ($name:expr, gauge, $help:expr) => {
-        $crate::header!(@render $name, "gauge", $help)
-    };
-    (@render $name:expr, $kind:literal, $help:expr) => {{
-        const _: () = assert!(
-            $crate::expose::plain($name) && $crate::expose::plain($help),
-            "a header! name or help text would need escaping"
-        );
-        concat!("# HELP ", $name, " ", $help, "\n# TYPE ", $name, " ", $kind, "\n")
-    }};
-}
-
-/// True when `text` has no backslash and no newline: it goes into a
-/// `# HELP` line as it is. [`header!`] checks its texts with it when
-/// compiling.
-#[doc(hidden)]
-pub const fn plain(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' || bytes[i] == b'\n' {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
-/// Writes the text exposition format into a `Vec<u8>` the caller reuses.
-#[derive(Debug)]
-pub struct Encoder<'a> {
-    out: &'a mut Vec<u8>,
-}
-
-impl<'a> Encoder<'a> {
-    /// An encoder that appends to `out`.
-    pub fn new(out: &'a mut Vec<u8>) -> Self {
-        Encoder { out }
-    }
-
-    /// Writes a family's `# HELP` and `# TYPE` lines. `help` must be one line.
-    pub fn family(&mut self, name: &str, kind: MetricType, help: &str) {
-        self.put(b"# HELP ");
-        self.put(name.as_bytes());
-        self.put(b" ");
-        escape_help(self.out, help);
-        self.put(b"\n# TYPE ");
-        self.put(name.as_bytes());
-        self.put(b" ");
-        self.put(kind.name().as_bytes());
-        self.put(b"\n");
-    }
-
-    /// Writes a family's header rendered by [`header!`](crate::header): one
-    /// copy, where [`family`](Self::family) writes nine pieces and scans the
-    /// help text for what to escape.
-    pub fn header(&mut self, header: &'static str) {
-        self.put(header.as_bytes());
-    }
-
-    /// Writes one sample: `name{labels...,extra...} value`.
-    pub fn sample(
-        &mut self,
-        name: &str,
-        labels: &[(&str, &str)],
-        extra: &[(&str, &str)],
-        value: Value,
-    ) {
-        self.put(name.as_bytes());
-        let mut first = true;
-        for (key, val) in labels.iter().chain(extra) {
-            self.put(if first { b"{" } else { b"," });
-            first = false;
-            self.put(key.as_bytes());
-            self.put(b"=\"");
-            escape_label(self.out, val);
-            self.put(b"\"");
-        }
-        if !first {
-            self.put(b"}");
-        }
-        self.put(b" ");
-        self.value_line(value);
-    }
-
-    /// A sample of a family known when compiling: `prefix` is what
-    /// [`sample`](Self::sample) writes before the value for a target without
-    /// labels (`name{extra...} `), written in one copy when `labels` is
-    /// empty.
-    fn known(
-        &mut self,
-        prefix: &'static str,
-        name: &str,
-        labels: &[(&str, &str)],
-        extra: &[(&str, &str)],
-        value: Value,
-    ) {
-        if labels.is_empty() {
-            self.put(prefix.as_bytes());
-            self.value_line(value);
-        } else {
-            self.sample(name, labels, extra, value);
-        }
-    }
-
-    /// The value and the newline, written straight into the buffer: going
-    /// through a stack buffer would copy bytes just stored one at a time
-    /// with wide loads, which wait for those stores (no store forwarding).
-    fn value_line(&mut self, value: Value) {
-        let number = match value {
-            Value::Int(v) => Fixed::integer(v),
-            Value::Seconds(us) => Fixed::seconds(us),
-            Value::Ratio(p) => Fixed::ratio(p.hundredths()),
-            Value::Percent(p) => {
-                let h = p.hundredths();
-                self.number(Fixed::integer(u64::from(h / 100)));
-                let decimals = [b'0' + (h % 100 / 10) as u8, b'0' + (h % 10) as u8];
-                self.out
-                    .extend_from_slice(&[b'.', decimals[0], decimals[1], b'\n']);
-                return;
-            }
-            Value::Float(v) => {
-                self.float(v);
-                self.out.push(b'\n');
-                return;
-            }
-        };
-        self.number(number);
-        self.out.push(b'\n');
-    }
-
-    /// Appends a number, written in place in the buffer.
-    fn number(&mut self, number: Fixed) {
-        let start = self.out.len();
-        self.out.resize(start + number.len(), b'0');
-        if let Some(room) = self.out.get_mut(start..) {
-            number.write(room);
-        }
-    }
-
-    fn float(&mut self, v: f64) {
-        use std::io::Write;
-        if v.is_nan() {
-            self.put(b"NaN");
-        } else if v.is_infinite() {
-            self.put(if v > 0.0 { b"+Inf" } else { b"-Inf" });
-        } else {
-            // Writing into a Vec cannot fail.
-            let _ = write!(self.out, "{v}");
-        }
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
-    }
-}
-
-/// Escapes a label value: backslash, double quote and newline.
-fn escape_label(out: &mut Vec<u8>, value: &str) {
-    let mut bytes = value.as_bytes();
-    while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', bytes) {
-        escape_at(out, &mut bytes, i);
-    }
-    out.extend_from_slice(bytes);
-}
-
-/// Escapes help text: backslash and newline.
-fn escape_help(out: &mut Vec<u8>, value: &str) {
-    let mut bytes = value.as_bytes();
-    while let Some(i) = memchr::memchr2(b'\\', b'\n', bytes) {
-        escape_at(out, &mut bytes, i);
-    }
-    out.extend_from_slice(bytes);
-}
-
-/// Copies `bytes` up to the special byte at `i`, writes its escape, and
-/// moves `bytes` past it.
-fn escape_at(out: &mut Vec<u8>, bytes: &mut &[u8], i: usize) {
-    out.extend_from_slice(bytes.get(..i).unwrap_or_default());
-    out.extend_from_slice(match bytes.get(i) {
-        Some(b'\n') => b"\\n",
-        Some(b'"') => b"\\\"",
-        _ => b"\\\\",
-    });
-    *bytes = bytes.get(i + 1..).unwrap_or_default();
-}
+use crate::{Line, PerResource, Percent, Pressure, Record, Resource};
 
 /// Which families [`write_pressure`] writes. All are on by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,29 +29,24 @@ impl Default for Families {
     }
 }
 
-/// What one target read at this scrape.
+/// What one target read at this scrape, and the labels that name it.
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot<'a> {
     /// Labels that identify the target (e.g. `cgroup`), put on every sample.
     pub labels: &'a [(&'a str, &'a str)],
-    /// The pressure of each resource, indexed by [`Resource::index`]; `None`
-    /// where it could not be read (absent from the output, never a zero).
-    pub pressure: [Option<Pressure>; 4],
+    /// The pressure of each resource; `None` where it could not be read
+    /// (absent from the output, never a zero). Lines the kernel does not
+    /// measure are already left out by the reader
+    /// ([`Kind::measured`](crate::cgroup::Kind::measured)).
+    pub pressure: PerResource<Option<Pressure>>,
     /// The cgroup's `cpu.stat`, if read.
     pub cpu_stat: Option<CpuStat>,
-    /// True for the system-wide `/proc/pressure` files, whose cpu `full` line
-    /// the kernel fills with zeros: it is left out rather than exported as a
-    /// fake zero.
-    pub system: bool,
 }
 
 impl Snapshot<'_> {
-    /// The record to export for `resource` and `line`, if there is a real one.
+    /// The record to export for `resource` and `line`, if there is one.
     pub fn record(&self, resource: Resource, line: Line) -> Option<&Record> {
-        if self.system && resource == Resource::Cpu && line == Line::Full {
-            return None;
-        }
-        self.pressure.get(resource.index())?.as_ref()?.get(line)
+        self.pressure[resource].as_ref()?.get(line)
     }
 }
 
@@ -348,7 +73,7 @@ macro_rules! known {
     ($name:expr, $kind:tt, $help:expr) => {
         Known {
             name: $name,
-            header: header!($name, $kind, $help),
+            header: crate::header!($name, $kind, $help),
         }
     };
 }
@@ -449,13 +174,13 @@ macro_rules! names {
     };
 }
 
-/// Each resource's families, by [`Resource::index`], built when compiling.
-const NAMES: [Names; 4] = [
+/// Each resource's families, built when compiling.
+const NAMES: PerResource<Names> = PerResource::from_array([
     names(Resource::Cpu),
     names(Resource::Memory),
     names(Resource::Io),
     names(Resource::Irq),
-];
+]);
 
 const fn names(resource: Resource) -> Names {
     match resource {
@@ -478,22 +203,19 @@ const AVAILABLE: Known = known!(
     "Whether the resource's pressure could be read (1) or not (0; see psi_read_errors_total)"
 );
 
-/// `psi_pressure_available{resource="..."} `, by [`Resource::index`].
-const AVAILABLE_PREFIX: [&str; 4] = [
+/// `psi_pressure_available{resource="..."} ` for each resource.
+const AVAILABLE_PREFIX: PerResource<&str> = PerResource::from_array([
     "psi_pressure_available{resource=\"cpu\"} ",
     "psi_pressure_available{resource=\"memory\"} ",
     "psi_pressure_available{resource=\"io\"} ",
     "psi_pressure_available{resource=\"irq\"} ",
-];
+]);
 
 /// Writes the pressure families of `targets`: for each resource the standard
 /// counters, the averages, the legacy gauges and (cpu) the throttling
 /// counters, each family's header once, then `psi_pressure_available`.
 pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Snapshot<'_>]) {
-    for resource in Resource::ALL {
-        let Some(names) = NAMES.get(resource.index()) else {
-            continue;
-        };
+    for (resource, names) in NAMES.iter() {
         for line in Line::ALL {
             let idx = line as usize;
             let present = |t: &&Snapshot<'_>| t.record(resource, line).is_some();
@@ -537,11 +259,8 @@ pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Sna
     }
     enc.header(AVAILABLE.header);
     for t in targets {
-        for (resource, prefix) in Resource::ALL.into_iter().zip(AVAILABLE_PREFIX) {
-            let ok = t
-                .pressure
-                .get(resource.index())
-                .is_some_and(Option::is_some);
+        for (resource, prefix) in AVAILABLE_PREFIX.iter() {
+            let ok = t.pressure[resource].is_some();
             let extra = [("resource", resource.name())];
             let v = Value::Int(u64::from(ok));
             enc.known(prefix, AVAILABLE.name, t.labels, &extra, v);
@@ -636,47 +355,18 @@ fn write_throttling(enc: &mut Encoder<'_>, targets: &[Snapshot<'_>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expose::MetricType;
+    use crate::expose::encoder::tests::text;
 
-    fn text(f: impl FnOnce(&mut Encoder<'_>)) -> String {
-        let mut out = Vec::new();
-        f(&mut Encoder::new(&mut out));
-        String::from_utf8(out).expect("utf-8")
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        let t = text(|e| e.sample("m", &[("a", "x\\y\"z\nw")], &[], Value::Int(1)));
-        assert_eq!(t, "m{a=\"x\\\\y\\\"z\\nw\"} 1\n");
-    }
-
-    #[test]
-    fn help_is_escaped_and_type_written() {
-        let t = text(|e| e.family("m", MetricType::Counter, "a\\b\nc"));
-        assert_eq!(t, "# HELP m a\\\\b\\nc\n# TYPE m counter\n");
-    }
-
-    #[test]
-    fn values_are_exact() {
-        let t = text(|e| {
-            e.sample("a", &[], &[], Value::Seconds(300_000));
-            e.sample("b", &[], &[], Value::Ratio(Percent(3000)));
-            e.sample("c", &[], &[], Value::Percent(Percent(5)));
-            e.sample("d", &[], &[], Value::Float(f64::NAN));
-            e.sample("e", &[], &[], Value::Float(0.25));
-        });
-        assert_eq!(t, "a 0.3\nb 0.3\nc 0.05\nd NaN\ne 0.25\n");
-    }
-
-    fn snapshot(file: &[u8], system: bool) -> Snapshot<'static> {
+    fn snapshot(file: &[u8]) -> Snapshot<'static> {
         let p = crate::parse(file).expect("valid");
-        let mut pressure = [None; 4];
-        pressure[Resource::Cpu.index()] = Some(p);
-        pressure[Resource::Io.index()] = Some(p);
+        let mut pressure = PerResource::default();
+        pressure[Resource::Cpu] = Some(p);
+        pressure[Resource::Io] = Some(p);
         Snapshot {
             labels: &[],
             pressure,
             cpu_stat: None,
-            system,
         }
     }
 
@@ -685,7 +375,7 @@ mod tests {
 
     #[test]
     fn unreadable_resources_are_absent_and_marked_unavailable() {
-        let t = text(|e| write_pressure(e, &Families::default(), &[snapshot(FILE, false)]));
+        let t = text(|e| write_pressure(e, &Families::default(), &[snapshot(FILE)]));
         assert!(!t.contains("psi_memory_"), "{t}");
         assert!(!t.contains("mem_psi"), "{t}");
         assert!(t.contains("psi_pressure_available{resource=\"memory\"} 0\n"));
@@ -701,15 +391,8 @@ mod tests {
     }
 
     #[test]
-    fn system_cpu_full_is_left_out() {
-        let t = text(|e| write_pressure(e, &Families::default(), &[snapshot(FILE, true)]));
-        assert!(!t.contains("psi_cpu_stalled"), "{t}");
-        assert!(t.contains("psi_io_stalled_seconds_total"));
-    }
-
-    #[test]
     fn each_family_header_once_for_many_targets() {
-        let mut a = snapshot(FILE, false);
+        let mut a = snapshot(FILE);
         a.labels = &[("cgroup", "/a")];
         let mut b = a;
         b.labels = &[("cgroup", "/b")];
@@ -731,7 +414,7 @@ mod tests {
             legacy: false,
             throttling: false,
         };
-        let t = text(|e| write_pressure(e, &off, &[snapshot(FILE, false)]));
+        let t = text(|e| write_pressure(e, &off, &[snapshot(FILE)]));
         assert!(!t.contains("seconds_total"), "{t}");
         assert!(!t.contains("_ratio"), "{t}");
         assert!(!t.contains("cgroup_monitor"), "{t}");
@@ -743,11 +426,10 @@ mod tests {
         let p = crate::parse(FILE).expect("valid");
         Snapshot {
             labels,
-            pressure: [Some(p); 4],
+            pressure: PerResource::from_fn(|_| Some(p)),
             cpu_stat: Some(crate::cpu_stat::parse(
                 b"nr_periods 10\nnr_throttled 3\nthrottled_usec 1500000\n",
             )),
-            system: false,
         }
     }
 
@@ -788,7 +470,7 @@ mod tests {
 
     #[test]
     fn throttling_where_cpu_stat_has_it() {
-        let mut s = snapshot(FILE, false);
+        let mut s = snapshot(FILE);
         s.cpu_stat = Some(crate::cpu_stat::parse(
             b"nr_periods 10\nnr_throttled 3\nthrottled_usec 1500000\n",
         ));

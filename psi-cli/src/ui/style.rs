@@ -1,4 +1,4 @@
-//! Colour and aligned text: lines made of styled segments, rendered with or
+//! Colour and aligned text: texts made of styled segments, rendered with or
 //! without ANSI escapes and cut to a width.
 
 use std::io::IsTerminal;
@@ -71,12 +71,12 @@ pub struct Seg {
 
 /// One line of output.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Line(pub Vec<Seg>);
+pub struct Text(pub Vec<Seg>);
 
-impl Line {
+impl Text {
     /// A line of one segment.
     pub fn new(text: impl Into<String>, style: Style) -> Self {
-        Line(vec![Seg {
+        Text(vec![Seg {
             text: text.into(),
             style,
         }])
@@ -195,7 +195,7 @@ impl Table {
     }
 
     /// The rows as lines, columns padded to their widest cell.
-    pub fn lines(&self) -> Vec<Line> {
+    pub fn lines(&self) -> Vec<Text> {
         let mut widths = vec![0; self.align.len()];
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
@@ -209,7 +209,7 @@ impl Table {
         self.rows
             .iter()
             .map(|row| {
-                let mut line = Line::default();
+                let mut line = Text::default();
                 for (i, cell) in row.iter().enumerate() {
                     if i > 0 {
                         line.push("  ", Style::Plain);
@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn lines_are_cut_to_the_width() {
-        let mut l = Line::new("abc", Style::Bold);
+        let mut l = Text::new("abc", Style::Bold);
         l.push("defgh", Style::Plain);
         assert_eq!(l.render(false, Some(5)), "abcde");
         assert_eq!(l.render(true, Some(2)), "\x1b[1mab\x1b[0m");

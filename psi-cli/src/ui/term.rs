@@ -12,9 +12,9 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex, Termios};
 
-/// What ended a [`Events::wait`].
+/// What ended a [`Waiter::wait`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub enum Wake {
     /// The deadline passed.
     Tick,
     /// A key was pressed (the first byte of what was read).
@@ -28,13 +28,13 @@ pub enum Event {
 /// Signals and keys, delivered through self-pipes so that `poll` sees them
 /// without a race.
 #[derive(Debug)]
-pub struct Events {
+pub struct Waiter {
     signals: UnixStream,
     winch: UnixStream,
     keys: bool,
 }
 
-impl Events {
+impl Waiter {
     /// Catches SIGINT, SIGTERM, SIGHUP and SIGWINCH from now on; reads keys
     /// from stdin when `keys` is set and stdin is a terminal.
     pub fn new(keys: bool) -> io::Result<Self> {
@@ -50,7 +50,7 @@ impl Events {
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGWINCH, wtx)?;
         signals.set_nonblocking(true)?;
         winch.set_nonblocking(true)?;
-        Ok(Events {
+        Ok(Waiter {
             signals,
             winch,
             keys: keys && io::stdin().is_terminal(),
@@ -58,7 +58,7 @@ impl Events {
     }
 
     /// Waits until `deadline`, a key or a signal.
-    pub fn wait(&mut self, deadline: Instant) -> io::Result<Event> {
+    pub fn wait(&mut self, deadline: Instant) -> io::Result<Wake> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let timeout = timespec(left);
@@ -77,7 +77,7 @@ impl Events {
                 Err(e) => return Err(e.into()),
             };
             if ready == 0 {
-                return Ok(Event::Tick);
+                return Ok(Wake::Tick);
             }
             let readable = |fd: &PollFd<'_>| !fd.revents().is_empty();
             let (sig, winch, key) = (
@@ -88,21 +88,21 @@ impl Events {
             drop(fds);
             if sig {
                 drain(&mut self.signals);
-                return Ok(Event::Interrupt);
+                return Ok(Wake::Interrupt);
             }
             if winch {
                 drain(&mut self.winch);
-                return Ok(Event::Resize);
+                return Ok(Wake::Resize);
             }
             if key {
                 let mut buf = [0u8; 16];
                 match stdin.lock().read(&mut buf) {
                     Ok(0) | Err(_) => self.keys = false,
-                    Ok(_) => return Ok(Event::Key(buf[0])),
+                    Ok(_) => return Ok(Wake::Key(buf[0])),
                 }
             }
             if Instant::now() >= deadline {
-                return Ok(Event::Tick);
+                return Ok(Wake::Tick);
             }
         }
     }

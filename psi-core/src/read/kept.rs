@@ -1,0 +1,296 @@
+//! Files kept open and re-read with `pread` at offset 0: the exporter's hot
+//! path, one system call a read and no allocation.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::Reading;
+use super::error::ReadError;
+use super::open::{BUF_LEN, is_ended, open, parse_pressure, read_error, retry, whole_lines};
+use crate::cgroup::Kind;
+use crate::cpu_stat::CpuStat;
+use crate::{PerResource, Pressure, Resource};
+
+/// How long an unsupported file is taken to stay unsupported.
+const UNSUPPORTED_RECHECK: Duration = Duration::from_secs(60);
+
+/// A file kept open and re-read with `pread` at offset 0, reopened once on
+/// `ENODEV` and on the read after a failure.
+#[derive(Debug)]
+struct KeptFile {
+    path: PathBuf,
+    file: Option<File>,
+    buf: [u8; BUF_LEN],
+    /// When the file was last found unsupported: that is the kernel's to
+    /// change, not the cgroup's, so it is only checked again after
+    /// [`UNSUPPORTED_RECHECK`] rather than costing an `open` every read.
+    unsupported_at: Option<Instant>,
+}
+
+impl KeptFile {
+    fn new(path: PathBuf) -> Self {
+        KeptFile {
+            path,
+            file: None,
+            buf: [0; BUF_LEN],
+            unsupported_at: None,
+        }
+    }
+
+    fn reopen(&mut self) -> Result<(), ReadError> {
+        self.file = None;
+        if self
+            .unsupported_at
+            .is_some_and(|t| t.elapsed() < UNSUPPORTED_RECHECK)
+        {
+            return Err(ReadError::Unsupported {
+                path: self.path.clone(),
+            });
+        }
+        match open(&self.path) {
+            Ok(file) => {
+                self.unsupported_at = None;
+                self.file = Some(file);
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(e, ReadError::Unsupported { .. }) {
+                    self.unsupported_at = Some(Instant::now());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn pread(&mut self) -> io::Result<usize> {
+        let (file, buf) = (&self.file, &mut self.buf);
+        match file {
+            Some(file) => retry(|| file.read_at(buf, 0)),
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
+    /// Reads afresh, returning how many bytes of `buf` hold whole lines.
+    fn read(&mut self) -> Result<usize, ReadError> {
+        let fresh = self.file.is_none();
+        if fresh {
+            self.reopen()?;
+        }
+        let mut result = self.pread();
+        // A kept-open file reads ENODEV once its cgroup is removed or its PSI
+        // was switched off; only a fresh open tells which.
+        if !fresh && matches!(&result, Err(e) if is_ended(e)) {
+            self.reopen()?;
+            result = self.pread();
+        }
+        match result {
+            Ok(n) => Ok(whole_lines(&self.buf, n).len()),
+            Err(e) => {
+                self.file = None;
+                Err(read_error(&self.path, e))
+            }
+        }
+    }
+}
+
+/// A pressure file kept open and re-read with `pread` at offset 0: one system
+/// call a read, no allocation.
+///
+/// The kernel ends a kept-open file when its cgroup is removed or its
+/// `cgroup.pressure` is set to `0` (reads fail with `ENODEV`, even after `1`
+/// is written back): [`read`](Self::read) then reopens the path once before
+/// concluding. A file that could not be opened is retried on the next read,
+/// so a `PressureFile` follows a cgroup whose PSI is switched off and on. A
+/// file the kernel does not have ([`ReadError::Unsupported`]) is looked for
+/// again once a minute, not at every read.
+#[derive(Debug)]
+pub struct PressureFile(KeptFile);
+
+impl PressureFile {
+    /// Opens `path` and keeps it open.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, ReadError> {
+        let mut file = Self::new(path);
+        file.0.reopen()?;
+        Ok(file)
+    }
+
+    /// A `PressureFile` for `path` that opens it on the first [`read`](Self::read).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        PressureFile(KeptFile::new(path.into()))
+    }
+
+    /// The path this reads.
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    /// True while a file descriptor is held.
+    pub fn is_open(&self) -> bool {
+        self.0.file.is_some()
+    }
+
+    /// Reads the file afresh.
+    pub fn read(&mut self) -> Result<Pressure, ReadError> {
+        let n = self.0.read()?;
+        parse_pressure(&self.0.path, self.0.buf.get(..n).unwrap_or_default())
+    }
+}
+
+/// A cgroup's `cpu.stat` kept open, like [`PressureFile`].
+#[derive(Debug)]
+pub struct CpuStatFile(KeptFile);
+
+impl CpuStatFile {
+    /// A `CpuStatFile` for `<dir>/cpu.stat`, opened on the first read.
+    pub fn new(dir: impl AsRef<Path>) -> Self {
+        CpuStatFile(KeptFile::new(dir.as_ref().join("cpu.stat")))
+    }
+
+    /// Reads the file afresh.
+    pub fn read(&mut self) -> Result<CpuStat, ReadError> {
+        let n = self.0.read()?;
+        Ok(crate::cpu_stat::parse(
+            self.0.buf.get(..n).unwrap_or_default(),
+        ))
+    }
+}
+
+/// The pressure files of one directory, the system's or a cgroup's, kept
+/// open. What it reads has the lines the kernel measures there and no
+/// other: the whole system's cpu `full` line, all zeros by the kernel's
+/// definition, is left out (see [`Kind::measures`]).
+#[derive(Debug)]
+pub struct PressureSet {
+    dir: PathBuf,
+    kind: Kind,
+    files: PerResource<PressureFile>,
+}
+
+impl PressureSet {
+    /// The system-wide files under `/proc/pressure`.
+    pub fn system() -> Self {
+        Self::system_at(Path::new("/proc"))
+    }
+
+    /// The system-wide files under `<proc_root>/pressure`.
+    pub fn system_at(proc_root: &Path) -> Self {
+        Self::new(proc_root.join("pressure"), Kind::System)
+    }
+
+    /// The `<resource>.pressure` files of a cgroup v2 directory, or of a
+    /// saved copy of one. Whether it is the root cgroup is found out now
+    /// ([`Kind::of`]); a directory that cannot be told is taken for a cgroup.
+    pub fn cgroup(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        let kind = match Kind::of(&dir) {
+            Ok(kind @ (Kind::Root | Kind::Cgroup | Kind::Copy)) => kind,
+            _ => Kind::Cgroup,
+        };
+        Self::new(dir, kind)
+    }
+
+    /// The files of `dir`, named and read as `kind` has them.
+    pub fn new(dir: impl Into<PathBuf>, kind: Kind) -> Self {
+        let dir = dir.into();
+        PressureSet {
+            files: PerResource::from_fn(|r| PressureFile::new(dir.join(kind.file_name(r)))),
+            dir,
+            kind,
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the directory is.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The kept-open file for `resource`.
+    pub fn file(&mut self, resource: Resource) -> &mut PressureFile {
+        &mut self.files[resource]
+    }
+
+    /// Reads one resource: the lines the kernel measures here.
+    pub fn read(&mut self, resource: Resource) -> Result<Pressure, ReadError> {
+        let kind = self.kind;
+        self.files[resource]
+            .read()
+            .map(|p| kind.measured(resource, p))
+    }
+
+    /// Reads every resource, in [`Resource::ALL`] order.
+    pub fn read_all(&mut self) -> Reading {
+        self.read_only(&Resource::ALL)
+    }
+
+    /// Reads only `resources`; the others are left as not read.
+    pub fn read_only(&mut self, resources: &[Resource]) -> Reading {
+        let mut reading = Reading::default();
+        for &r in resources {
+            let result = self.read(r);
+            reading.set(r, result, Instant::now());
+        }
+        reading
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_buffer_keeps_whole_lines_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("cpu.pressure");
+        let mut text = String::from("some avg10=0.12 avg60=1.05 avg300=10.50 total=1\n");
+        while text.len() < BUF_LEN * 2 {
+            text.push_str("future avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+        }
+        std::fs::write(&p, &text).expect("write");
+        let got = PressureFile::open(&p)
+            .and_then(|mut f| f.read())
+            .expect("parses");
+        assert_eq!(got.some.map(|r| r.total), Some(1));
+    }
+
+    #[test]
+    fn a_saved_copy_keeps_its_cpu_full_line() {
+        // Not on cgroup2fs, so not the root cgroup, whatever files it lacks.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("cpu.pressure"),
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n\
+             full avg10=0.00 avg60=0.00 avg300=0.00 total=3\n",
+        )
+        .expect("write");
+        let mut set = PressureSet::cgroup(dir.path());
+        assert_eq!(set.kind(), Kind::Copy);
+        let cpu = set.read(Resource::Cpu).expect("readable");
+        assert_eq!(cpu.full.map(|r| r.total), Some(3));
+    }
+
+    #[test]
+    fn the_system_layout_leaves_out_cpu_full() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("pressure")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("pressure/cpu"),
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n\
+             full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        )
+        .expect("write");
+        let mut set = PressureSet::system_at(dir.path());
+        let reading = set.read_all();
+        let cpu = reading.pressure(Resource::Cpu).expect("readable");
+        assert_eq!(cpu.some.map(|r| r.total), Some(5));
+        assert_eq!(cpu.full, None);
+        assert!(reading.error(Resource::Irq).is_some());
+    }
+}
