@@ -8,14 +8,14 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use psi_testkit::cgroup::{self, TestCgroup, remove_dir_retrying};
-use psi_testkit::http::{free_port, sample, wait_for_port};
-use psi_testkit::process::{Process, eventually};
+use psi_testkit::http::{free_port, sample};
+use psi_testkit::process::eventually;
 use support::{
-    metrics, sidecar_flag, start_container, start_exporter, unique_flag, wait_for_target,
+    metrics, sidecar_flag, start_container, start_exporter, start_exporter_on, unique_flag,
+    wait_for_target,
 };
 
 /// Well under the 60 s of the unsupported-file cache that kept the dead
@@ -74,14 +74,7 @@ fn a_fixed_cgroup_removed_and_re_created_is_followed() {
     let cg = TestCgroup::new(&root, "fixed").expect("cgroup");
     let path = cg.path().to_owned();
     let port = free_port().expect("port");
-    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--cgroup"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start psi-exporter");
-    let _exporter = Process { child };
-    assert!(wait_for_port(port, Duration::from_secs(10)));
+    let _exporter = start_exporter_on(port, &path);
     let body = metrics(port);
     assert_eq!(sample(&body, "psi_target_up"), Some(1.0), "{body}");
 

@@ -17,8 +17,8 @@ use psi_testkit::cgroup::{self, TestCgroup};
 use psi_testkit::http::{self, free_port, promtool_check, sample, wait_for_port};
 use psi_testkit::process::{Process, eventually};
 use support::{
-    metrics, sidecar_flag, some_total_us, start_container, start_exporter, unique_flag,
-    wait_for_target,
+    metrics, sidecar_flag, some_total_us, start_container, start_exporter, start_exporter_on,
+    unique_flag, wait_for_target,
 };
 
 #[test]
@@ -233,14 +233,7 @@ fn without_a_pid_flag_it_exports_the_system() {
 fn the_root_cgroup_has_no_fake_cpu_full() {
     let Some(root) = cgroup::root() else { return };
     let port = free_port().expect("port");
-    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--cgroup"])
-        .arg(&root)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start psi-exporter");
-    let _exporter = Process { child };
-    assert!(wait_for_port(port, Duration::from_secs(10)));
+    let _exporter = start_exporter_on(port, &root);
     let body = metrics(port);
     assert!(
         sample(&body, "psi_cpu_waiting_seconds_total").is_some(),

@@ -64,12 +64,31 @@ pub fn start_exporter(
     exporter
 }
 
+/// Starts the built exporter on one cgroup directory (`--cgroup DIR`),
+/// listening on 127.0.0.1:`port`, and waits until it listens.
+pub fn start_exporter_on(port: u16, dir: &Path) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--cgroup"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start psi-exporter");
+    let exporter = Process { child };
+    assert!(
+        wait_for_port(port, Duration::from_secs(10)),
+        "the exporter listens"
+    );
+    exporter
+}
+
+/// The body of `GET /metrics`, which must answer 200.
 pub fn metrics(port: u16) -> String {
     let r = http::get(port, "/metrics").expect("GET /metrics");
     assert_eq!(r.status, 200);
     r.body
 }
 
+/// The `some` total of `cg`'s cpu.pressure, in microseconds.
 pub fn some_total_us(cg: &Path) -> u64 {
     psi_core::read::cgroup(cg, psi_core::Resource::Cpu)
         .expect("read the cgroup's cpu.pressure")
