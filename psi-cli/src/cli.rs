@@ -185,14 +185,8 @@ pub struct Targets {
     #[arg(long, value_name = "VALUE")]
     pub pid_flag: Vec<String>,
 
-    /// Where containers keep their pid_flag, inside their own root.
-    #[arg(
-        long,
-        env = "PSI_PID_FLAG_PATH",
-        default_value = "/etc/pid_flag",
-        value_name = "PATH"
-    )]
-    pub pid_flag_path: PathBuf,
+    #[command(flatten)]
+    pub flag_path: FlagPath,
 
     /// The system-wide /proc/pressure, beside other targets (it is the
     /// default when none is given).
@@ -286,6 +280,20 @@ pub struct CheckArgs {
     pub quiet: bool,
 }
 
+/// Where containers keep their pid_flag: one flag for every command that
+/// finds a container by it.
+#[derive(Debug, Clone, Args)]
+pub struct FlagPath {
+    /// Where containers keep their pid_flag, inside their own root.
+    #[arg(
+        long,
+        env = "PSI_PID_FLAG_PATH",
+        default_value = "/etc/pid_flag",
+        value_name = "PATH"
+    )]
+    pub pid_flag_path: PathBuf,
+}
+
 /// `psi wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
@@ -303,14 +311,8 @@ pub struct WaitArgs {
     #[arg(long, value_name = "VALUE")]
     pub pid_flag: Option<String>,
 
-    /// Where containers keep their pid_flag, inside their own root.
-    #[arg(
-        long,
-        env = "PSI_PID_FLAG_PATH",
-        default_value = "/etc/pid_flag",
-        value_name = "PATH"
-    )]
-    pub pid_flag_path: PathBuf,
+    #[command(flatten)]
+    pub flag_path: FlagPath,
 
     /// `<resource> <some|full> <stall> <window>`, such as `memory some 150ms 2s`:
     /// fire when tasks stall for STALL within WINDOW (at most 10s; a multiple
@@ -330,7 +332,7 @@ impl WaitArgs {
             paths: self.path.iter().cloned().collect(),
             pid: self.pid.into_iter().collect(),
             pid_flag: self.pid_flag.iter().cloned().collect(),
-            pid_flag_path: self.pid_flag_path.clone(),
+            flag_path: self.flag_path.clone(),
             system: false,
         }
     }

@@ -117,13 +117,13 @@ pub fn resolve(args: &Targets, env: &Env) -> anyhow::Result<Vec<Target>> {
         targets.push(resolve_path(env, path)?)?;
     }
     for &pid in &args.pid {
-        let config = env.discover_config(&args.pid_flag_path);
+        let config = env.discover_config(&args.flag_path.pid_flag_path);
         let mut t = env.cgroup(cgroup_of_pid(env, &config, pid)?)?;
         t.pids = vec![pid];
         targets.push(t)?;
     }
     for flag in &args.pid_flag {
-        for t in resolve_flag(env, &args.pid_flag_path, flag)? {
+        for t in resolve_flag(env, &args.flag_path.pid_flag_path, flag)? {
             targets.push(t)?;
         }
     }
@@ -334,7 +334,9 @@ mod tests {
             ],
             pid: Vec::new(),
             pid_flag: Vec::new(),
-            pid_flag_path: PathBuf::from("/etc/pid_flag"),
+            flag_path: crate::cli::FlagPath {
+                pid_flag_path: PathBuf::from("/etc/pid_flag"),
+            },
             system: false,
         };
         let targets = resolve(&args, &env).expect("resolved");

@@ -239,19 +239,18 @@ mod tests {
     use crate::target::Env;
 
     fn copy_of_a_cgroup() -> (tempfile::TempDir, Target) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("cpu.pressure"),
-            "some avg10=48.17 avg60=28.99 avg300=21.46 total=367315389\n\
+        let dir = psi_testkit::files::dir(&[
+            (
+                "cpu.pressure",
+                "some avg10=48.17 avg60=28.99 avg300=21.46 total=367315389\n\
              full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-        )
-        .expect("write");
-        std::fs::write(
-            dir.path().join("memory.pressure"),
-            "some avg10=0.00 avg60=0.00 avg300=0.00 total=12\n\
+            ),
+            (
+                "memory.pressure",
+                "some avg10=0.00 avg60=0.00 avg300=0.00 total=12\n\
              full avg10=0.00 avg60=0.00 avg300=0.00 total=3\n",
-        )
-        .expect("write");
+            ),
+        ]);
         let env = Env::new("/proc".into(), Some("/nonexistent".into()));
         let target = crate::target::resolve_path(&env, dir.path()).expect("target");
         (dir, target)

@@ -16,10 +16,7 @@ const MEMORY: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=12\n\
 
 /// A cgroup's pressure files copied for a post-mortem (no io, no irq).
 fn saved_cgroup() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("cpu.pressure"), CPU).expect("write");
-    std::fs::write(dir.path().join("memory.pressure"), MEMORY).expect("write");
-    dir
+    psi_testkit::files::dir(&[("cpu.pressure", CPU), ("memory.pressure", MEMORY)])
 }
 
 fn path(p: &Path) -> &str {
@@ -230,12 +227,10 @@ fn read_a_saved_copy_as_prometheus_text() {
 
 #[test]
 fn a_copy_of_proc_pressure_reads_as_the_system() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("cpu"),
+    let dir = psi_testkit::files::dir(&[(
+        "cpu",
         "some avg10=1.00 avg60=0.00 avg300=0.00 total=5\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-    )
-    .expect("write");
+    )]);
     psi(&["read", path(dir.path())])
         .assert()
         .success()
@@ -316,9 +311,7 @@ fn errors_say_what_to_do() {
         .stderr(predicate::str::contains("no cgroup v2 mount"))
         .stderr(predicate::str::contains("--cgroup-root"));
     // PSI switched off in a copy: cgroup.pressure is 0 and the files are hidden.
-    let off = tempfile::tempdir().expect("tempdir");
-    std::fs::write(off.path().join("cgroup.pressure"), "0\n").expect("write");
-    std::fs::write(off.path().join("cgroup.procs"), "").expect("write");
+    let off = psi_testkit::files::dir(&[("cgroup.pressure", "0\n"), ("cgroup.procs", "")]);
     psi(&["read", path(off.path())])
         .assert()
         .code(2)

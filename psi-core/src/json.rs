@@ -188,12 +188,10 @@ mod tests {
 
     #[test]
     fn an_envelope() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("cpu.pressure"),
+        let dir = psi_testkit::files::dir(&[(
+            "cpu.pressure",
             "some avg10=1.00 avg60=0.00 avg300=0.00 total=5\n",
-        )
-        .expect("write");
+        )]);
         let mut set = crate::read::PressureSet::cgroup(dir.path());
         let now = set.read_only(&[crate::Resource::Cpu, crate::Resource::Io]);
         let mut out = Vec::new();

@@ -39,9 +39,8 @@ mod tests {
 
     #[test]
     fn every_cause_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = psi_testkit::files::dir(&[("cpu.pressure", "some avg10=x\n")]);
         let p = dir.path().join("cpu.pressure");
-        std::fs::write(&p, "some avg10=x\n").expect("write");
         let e = crate::read::path(&p).expect_err("garbage");
         assert_eq!(
             Chain(&e).to_string(),

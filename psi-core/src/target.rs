@@ -134,8 +134,7 @@ mod tests {
 
     #[test]
     fn a_copy_of_proc_pressure_has_the_system_layout() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("cpu"), "").expect("write");
+        let dir = psi_testkit::files::dir(&[("cpu", "")]);
         let t = Target::resolve(dir.path(), Some(Path::new("/nonexistent"))).expect("found");
         assert_eq!(t.kind, Kind::System);
         assert_eq!(t.cgroup, None);

@@ -163,14 +163,13 @@ mod tests {
     }
 
     fn fake_cgroup() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("cpu.pressure"),
-            "some avg10=1.00 avg60=0.50 avg300=0.25 total=2000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-        )
-        .expect("write");
-        std::fs::write(dir.path().join("memory.pressure"), "garbage\n").expect("write");
-        dir
+        psi_testkit::files::dir(&[
+            (
+                "cpu.pressure",
+                "some avg10=1.00 avg60=0.50 avg300=0.25 total=2000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+            ),
+            ("memory.pressure", "garbage\n"),
+        ])
     }
 
     async fn body(r: Response<Full<Bytes>>) -> String {
@@ -251,13 +250,10 @@ mod tests {
     async fn the_systems_cpu_full_is_null_in_psi_and_absent_from_metrics() {
         // The kernel fills it with zeros: /psi says null, as `psi read` does,
         // and /metrics leaves it out.
-        let proc_root = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(proc_root.path().join("pressure")).expect("mkdir");
-        std::fs::write(
-            proc_root.path().join("pressure/cpu"),
+        let proc_root = psi_testkit::files::dir(&[(
+            "pressure/cpu",
             "some avg10=1.00 avg60=0.50 avg300=0.25 total=2000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-        )
-        .expect("write");
+        )]);
         let target = Tracker::new(
             Mode::System(proc_root.path().to_owned()),
             None,

@@ -13,10 +13,7 @@ use std::time::Duration;
 use psi_testkit::cgroup::{self, TestCgroup, remove_dir_retrying};
 use psi_testkit::http::{free_port, sample};
 use psi_testkit::process::eventually;
-use support::{
-    metrics, sidecar_flag, start_container, start_exporter, start_exporter_on, unique_flag,
-    wait_for_target,
-};
+use support::{Pod, metrics, start_exporter_on, wait_for_target};
 
 /// Well under the 60 s of the unsupported-file cache that kept the dead
 /// target before, and above a rediscovery interval (200 ms here) plus a few
@@ -26,15 +23,14 @@ const FOLLOW_LIMIT: Duration = Duration::from_secs(10);
 #[test]
 fn a_removed_cgroup_is_left_for_the_one_the_process_moved_to() {
     let Some(root) = cgroup::root() else { return };
-    let flag = unique_flag("moved");
-    let a = TestCgroup::new(&root, "moved-a").expect("cgroup A");
+    let pod = Pod::start(&root, "moved");
     let b = TestCgroup::new(&root, "moved-b").expect("cgroup B");
-    let sidecar = TestCgroup::new(&root, "moved-sidecar").expect("sidecar cgroup");
-    let flag_dir = sidecar_flag(&flag);
-    let container = start_container(a.path(), &flag);
-    let pid = container.child.id();
     let port = free_port().expect("port");
-    let mut exporter = start_exporter(port, flag_dir.path(), &sidecar, &[]);
+    let mut exporter = pod.exporter(port, &[]);
+    let Pod {
+        container, app: a, ..
+    } = pod;
+    let pid = container.child.id();
     let body = wait_for_target(port, pid);
     assert!(
         body.contains(&format!("path=\"/proc/{pid}/root/sys/fs/cgroup\"")),

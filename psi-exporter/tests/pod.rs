@@ -17,18 +17,20 @@ use psi_testkit::cgroup::{self, TestCgroup};
 use psi_testkit::http::{self, free_port, promtool_check, sample, wait_for_port};
 use psi_testkit::process::{Process, eventually};
 use support::{
-    metrics, sidecar_flag, some_total_us, start_container, start_exporter, start_exporter_on,
-    unique_flag, wait_for_target,
+    Pod, metrics, some_total_us, start_container, start_exporter, start_exporter_on,
+    wait_for_target,
 };
 
 #[test]
 fn follows_the_monitored_container_through_stress_and_restart() {
     let Some(root) = cgroup::root() else { return };
-    let flag = unique_flag("pod");
-    let mut app = TestCgroup::new(&root, "app").expect("app cgroup");
-    let sidecar = TestCgroup::new(&root, "sidecar").expect("sidecar cgroup");
-    let flag_dir = sidecar_flag(&flag);
-    let container = start_container(app.path(), &flag);
+    let Pod {
+        container,
+        mut app,
+        sidecar,
+        flag,
+        flag_dir,
+    } = Pod::start(&root, "pod");
     let pid = container.child.id();
     let port = free_port().expect("port");
     let trigger = ["--trigger", "cpu some 500ms 2s"];
@@ -91,14 +93,10 @@ fn follows_the_monitored_container_through_stress_and_restart() {
 #[test]
 fn http_endpoints_methods_and_shutdown_while_a_request_is_in_flight() {
     let Some(root) = cgroup::root() else { return };
-    let flag = unique_flag("http");
-    let app = TestCgroup::new(&root, "http-app").expect("app cgroup");
-    let sidecar = TestCgroup::new(&root, "http-sidecar").expect("sidecar cgroup");
-    let flag_dir = sidecar_flag(&flag);
-    let container = start_container(app.path(), &flag);
+    let pod = Pod::start(&root, "http");
     let port = free_port().expect("port");
-    let mut exporter = start_exporter(port, flag_dir.path(), &sidecar, &[]);
-    wait_for_target(port, container.child.id());
+    let mut exporter = pod.exporter(port, &[]);
+    wait_for_target(port, pod.pid());
 
     assert_eq!(http::get(port, "/nope").expect("GET").status, 404);
     let post = http::request(port, "POST", "/metrics").expect("POST");

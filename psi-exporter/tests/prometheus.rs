@@ -8,11 +8,11 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use psi_testkit::cgroup::{self, TestCgroup};
+use psi_testkit::cgroup::{self};
 use psi_testkit::ci::tool;
-use psi_testkit::http::{self, free_port, wait_for_port};
-use psi_testkit::process::{Process, eventually};
-use support::{sidecar_flag, start_container, start_exporter, unique_flag, wait_for_target};
+use psi_testkit::http::{self, free_port};
+use psi_testkit::process::eventually;
+use support::{Pod, wait_for_target};
 
 /// Runs an instant query and returns the first result's value.
 fn query(port: u16, promql: &str) -> Option<f64> {
@@ -35,19 +35,10 @@ fn prometheus_sees_the_monitored_cgroup_stall_rate_rise() {
     let Some(prometheus) = tool("prometheus", "prometheus") else {
         return;
     };
-    let flag = unique_flag("prom");
-    let mut app = TestCgroup::new(&root, "prom-app").expect("app cgroup");
-    let sidecar = TestCgroup::new(&root, "prom-sidecar").expect("sidecar cgroup");
-    let flag_dir = sidecar_flag(&flag);
-    let container = start_container(app.path(), &flag);
+    let mut pod = Pod::start(&root, "prom");
     let port = free_port().expect("port");
-    let _exporter = start_exporter(
-        port,
-        flag_dir.path(),
-        &sidecar,
-        &["--trigger", "cpu some 500ms 2s"],
-    );
-    wait_for_target(port, container.child.id());
+    let _exporter = pod.exporter(port, &["--trigger", "cpu some 500ms 2s"]);
+    wait_for_target(port, pod.pid());
 
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("prometheus.yml");
@@ -60,25 +51,19 @@ fn prometheus_sees_the_monitored_cgroup_stall_rate_rise() {
     )
     .expect("write config");
     let prom_port = free_port().expect("port");
-    let child = Command::new(prometheus)
+    let mut command = Command::new(prometheus);
+    command
         .arg(format!("--config.file={}", config.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
             dir.path().join("data").display()
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    let _prometheus = Process { child };
-    assert!(
-        wait_for_port(prom_port, Duration::from_secs(30)),
-        "prometheus listens"
-    );
+        .stderr(Stdio::null());
+    let _prometheus = http::serve(&mut command, prom_port, Duration::from_secs(30));
 
-    app.burn(4).expect("busy loops in the monitored cgroup");
+    pod.app.burn(4).expect("busy loops in the monitored cgroup");
     let up = eventually(Duration::from_secs(30), || {
         query(prom_port, "up{job=\"psi\"}").filter(|&v| v == 1.0)
     });

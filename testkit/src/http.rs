@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::ci::tool;
-use crate::process::eventually;
+use crate::process::{Process, eventually};
 
 /// A free TCP port on 127.0.0.1 (bound and released: good enough for tests).
 pub fn free_port() -> io::Result<u16> {
@@ -23,6 +23,26 @@ pub fn wait_for_port(port: u16, limit: Duration) -> bool {
         TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
     })
     .is_some()
+}
+
+/// Starts a server with `command` and waits up to `limit` until it listens
+/// on 127.0.0.1:`port`; stopped when the returned process is dropped.
+///
+/// # Panics
+///
+/// When it cannot be started or does not listen in time: the test cannot go on.
+pub fn serve(command: &mut Command, port: u16, limit: Duration) -> Process {
+    let child = command
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
+    let server = Process { child };
+    assert!(
+        wait_for_port(port, limit),
+        "{:?} listens on {port} within {limit:?}",
+        command.get_program()
+    );
+    server
 }
 
 /// A response read by [`request`].

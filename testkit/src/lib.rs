@@ -6,6 +6,7 @@
 //! | [`cgroup`] | real cgroups holding real processes, removed even when a test fails |
 //! | [`pod`] | a simulated pod: a container's main process in its own namespaces, with a pid_flag |
 //! | [`fakeproc`] | a fake `/proc` tree for pid_flag discovery |
+//! | [`files`] | directories of files made for a test: saved pressure files, kernel text |
 //! | [`http`] | requests to a server under test, the samples of its exposition, `promtool` |
 //! | [`process`] | child processes stopped on drop, and polling until something happens |
 //!
@@ -31,6 +32,7 @@
 pub mod cgroup;
 pub mod ci;
 pub mod fakeproc;
+pub mod files;
 pub mod http;
 pub mod pod;
 pub mod process;

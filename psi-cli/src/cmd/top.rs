@@ -19,7 +19,7 @@ use crate::exit::Exit;
 use crate::target::{self, Env};
 use crate::ui::clock::Utc;
 use crate::ui::style::{Align, Cell, Style, Table, Text};
-use crate::ui::term::{self, Screen, Waiter, Wake};
+use crate::ui::term::{self, Screen, Ticker, Waiter, Wake};
 
 /// The resources `top` reads.
 const RESOURCES: [Resource; 3] = [Resource::Cpu, Resource::Memory, Resource::Io];
@@ -70,10 +70,10 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     if let Some(s) = &mut screen {
         draw(s, None, sort)?;
     }
-    let mut next = Instant::now() + args.interval;
+    let mut ticker = Ticker::new(args.interval);
     let mut ticks = 0;
     loop {
-        match events.wait(next)? {
+        match ticker.wait(&mut events)? {
             Wake::Tick => {}
             Wake::Key(b'q' | b'Q') => return Ok(Exit::Success),
             Wake::Interrupt => return Ok(Exit::Interrupted),
@@ -96,11 +96,6 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
                 }
                 continue;
             }
-        }
-        next += args.interval;
-        let now = Instant::now();
-        if next <= now {
-            next = now + args.interval;
         }
         rows = sample(&root, &rows, line);
         measured = true;

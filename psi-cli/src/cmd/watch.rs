@@ -2,7 +2,6 @@
 //! interval.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::time::Instant;
 
 use psi_core::duration::Human;
 use psi_core::read::{PressureSet, Reading};
@@ -13,7 +12,7 @@ use crate::exit::Exit;
 use crate::target::{self, Env};
 use crate::ui::clock::Utc;
 use crate::ui::style::{Style, Text};
-use crate::ui::term::{self, Screen, Waiter, Wake};
+use crate::ui::term::{self, Screen, Ticker, Waiter, Wake};
 use crate::view;
 
 /// Runs `psi watch`.
@@ -32,10 +31,10 @@ pub fn run(args: &WatchArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     if let Some(s) = &mut screen {
         draw(s, None, &cur)?;
     }
-    let mut next = Instant::now() + args.interval;
+    let mut ticker = Ticker::new(args.interval);
     let mut ticks = 0;
     loop {
-        match events.wait(next)? {
+        match ticker.wait(&mut events)? {
             Wake::Tick => {}
             Wake::Key(b'q' | b'Q') => return Ok(Exit::Success),
             Wake::Interrupt => return Ok(Exit::Interrupted),
@@ -45,13 +44,6 @@ pub fn run(args: &WatchArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
                 }
                 continue;
             }
-        }
-        // A late tick (a suspended process) starts a fresh schedule rather
-        // than catching up in a burst.
-        next += args.interval;
-        let now = Instant::now();
-        if next <= now {
-            next = now + args.interval;
         }
         let fresh: Vec<Reading> = files.iter_mut().map(PressureSet::read_all).collect();
         let before = std::mem::replace(&mut cur, fresh);

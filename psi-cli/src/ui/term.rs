@@ -25,6 +25,37 @@ pub enum Wake {
     Resize,
 }
 
+/// The ticks of a live view, every `interval`. A late tick (a suspended
+/// process) starts a fresh schedule rather than catching up in a burst.
+#[derive(Debug)]
+pub struct Ticker {
+    next: Instant,
+    interval: Duration,
+}
+
+impl Ticker {
+    /// The first tick is `interval` from now.
+    pub fn new(interval: Duration) -> Self {
+        Ticker {
+            next: Instant::now() + interval,
+            interval,
+        }
+    }
+
+    /// Waits for the next tick, a key or a signal; a tick schedules the next.
+    pub fn wait(&mut self, waiter: &mut Waiter) -> io::Result<Wake> {
+        let wake = waiter.wait(self.next)?;
+        if wake == Wake::Tick {
+            self.next += self.interval;
+            let now = Instant::now();
+            if self.next <= now {
+                self.next = now + self.interval;
+            }
+        }
+        Ok(wake)
+    }
+}
+
 /// Signals and keys, delivered through self-pipes so that `poll` sees them
 /// without a race.
 #[derive(Debug)]

@@ -220,8 +220,7 @@ mod tests {
     #[test]
     fn a_copy_of_a_non_root_cgroup_is_a_copy() {
         // No cgroup.type, as in any copy: it used to be taken for the root.
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("cpu.pressure"), "").expect("write");
+        let dir = psi_testkit::files::dir(&[("cpu.pressure", "")]);
         assert_eq!(Kind::of(dir.path()).expect("a copy"), Kind::Copy);
     }
 

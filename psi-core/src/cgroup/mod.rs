@@ -105,87 +105,49 @@ mod tests {
     use crate::{Pressure, Resource};
     use std::time::Instant;
 
-    fn reading(results: [Result<Pressure, ReadError>; 4]) -> Reading {
+    /// A reading of the four resources, one letter each: `o` read, `g`
+    /// gone, `u` unsupported, `d` permission denied.
+    fn reads(letters: &str) -> Reading {
         let mut r = Reading::default();
-        for (resource, result) in Resource::ALL.into_iter().zip(results) {
+        for (resource, letter) in Resource::ALL.into_iter().zip(letters.bytes()) {
+            let path = "/x".into();
+            let result = match letter {
+                b'o' => Ok(Pressure::default()),
+                b'g' => Err(ReadError::Gone { path }),
+                b'u' => Err(ReadError::Unsupported { path }),
+                _ => Err(ReadError::PermissionDenied {
+                    path,
+                    source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+                }),
+            };
             r.set(resource, result, Instant::now());
         }
         r
-    }
-
-    fn ok() -> Result<Pressure, ReadError> {
-        Ok(Pressure::default())
-    }
-
-    fn gone() -> Result<Pressure, ReadError> {
-        Err(ReadError::Gone {
-            path: "/x/cpu.pressure".into(),
-        })
-    }
-
-    fn unsupported() -> Result<Pressure, ReadError> {
-        Err(ReadError::Unsupported {
-            path: "/x/irq.pressure".into(),
-        })
-    }
-
-    fn denied() -> Result<Pressure, ReadError> {
-        Err(ReadError::PermissionDenied {
-            path: "/x/io.pressure".into(),
-            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
-        })
     }
 
     #[test]
     fn a_cgroup_is_gone_when_nothing_but_unsupported_says_otherwise() {
         let live = tempfile::tempdir().expect("tempdir");
         let removed = live.path().join("removed");
-        type Reads = [Result<Pressure, ReadError>; 4];
-        type Case = (&'static str, fn() -> Reads, bool, bool);
-        let cases: [Case; 8] = [
-            // (what, reads, gone with the directory there, gone without it)
-            ("all read", || [ok(), ok(), ok(), ok()], false, false),
-            ("one read", || [ok(), gone(), gone(), gone()], false, false),
-            (
-                "irq cached as unsupported",
-                || [gone(), gone(), gone(), unsupported()],
-                true,
-                true,
-            ),
-            ("all gone", || [gone(), gone(), gone(), gone()], true, true),
-            (
-                "no PSI in cgroups",
-                || [unsupported(), unsupported(), unsupported(), unsupported()],
-                false,
-                true,
-            ),
-            (
-                "a permission error is no proof",
-                || [gone(), gone(), denied(), unsupported()],
-                false,
-                true,
-            ),
-            (
-                "all denied",
-                || [denied(), denied(), denied(), denied()],
-                false,
-                true,
-            ),
-            (
-                "irq first",
-                || [unsupported(), gone(), gone(), gone()],
-                true,
-                true,
-            ),
+        // (what, reads, gone with the directory there, gone without it)
+        let cases = [
+            ("all read", "oooo", false, false),
+            ("one read", "oggg", false, false),
+            ("irq cached as unsupported", "gggu", true, true),
+            ("all gone", "gggg", true, true),
+            ("no PSI in cgroups", "uuuu", false, true),
+            ("a permission error is no proof", "ggdu", false, true),
+            ("all denied", "dddd", false, true),
+            ("irq first", "uggg", true, true),
         ];
-        for (what, reads, there, not_there) in cases {
+        for (what, letters, there, not_there) in cases {
             assert_eq!(
-                is_gone(live.path(), &reading(reads())),
+                is_gone(live.path(), &reads(letters)),
                 there,
                 "{what}, directory there"
             );
             assert_eq!(
-                is_gone(&removed, &reading(reads())),
+                is_gone(&removed, &reads(letters)),
                 not_there,
                 "{what}, no directory"
             );

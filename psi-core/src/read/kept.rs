@@ -261,36 +261,20 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_copy_keeps_its_cpu_full_line() {
-        // Not on cgroup2fs, so not the root cgroup, whatever files it lacks.
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("cpu.pressure"),
-            "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n\
-             full avg10=0.00 avg60=0.00 avg300=0.00 total=3\n",
-        )
-        .expect("write");
-        let mut set = PressureSet::cgroup(dir.path());
-        assert_eq!(set.kind(), Kind::Copy);
-        let cpu = set.read(Resource::Cpu).expect("readable");
-        assert_eq!(cpu.full.map(|r| r.total), Some(3));
-    }
-
-    #[test]
-    fn the_system_layout_leaves_out_cpu_full() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("pressure")).expect("mkdir");
-        std::fs::write(
-            dir.path().join("pressure/cpu"),
-            "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n\
-             full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-        )
-        .expect("write");
-        let mut set = PressureSet::system_at(dir.path());
-        let reading = set.read_all();
-        let cpu = reading.pressure(Resource::Cpu).expect("readable");
-        assert_eq!(cpu.some.map(|r| r.total), Some(5));
-        assert_eq!(cpu.full, None);
-        assert!(reading.error(Resource::Irq).is_some());
+    fn the_system_layout_leaves_out_cpu_full_and_a_saved_copy_keeps_it() {
+        // The same lines in both layouts. The copy is not on cgroup2fs, so
+        // not the root cgroup, whatever files it lacks.
+        const CPU: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n\
+                           full avg10=0.00 avg60=0.00 avg300=0.00 total=3\n";
+        let dir = psi_testkit::files::dir(&[("pressure/cpu", CPU), ("copy/cpu.pressure", CPU)]);
+        let mut system = PressureSet::system_at(dir.path());
+        let mut copy = PressureSet::cgroup(dir.path().join("copy"));
+        assert_eq!((system.kind(), copy.kind()), (Kind::System, Kind::Copy));
+        let (system, copy) = (system.read_all(), copy.read_all());
+        let total = |r: &Reading, line| r.record(Resource::Cpu, line).map(|r| r.total);
+        assert_eq!(total(&system, crate::Line::Some), Some(5));
+        assert_eq!(total(&system, crate::Line::Full), None);
+        assert_eq!(total(&copy, crate::Line::Full), Some(3));
+        assert!(system.error(Resource::Irq).is_some());
     }
 }

@@ -4,11 +4,11 @@
 #![allow(dead_code)] // Each test file uses its own subset.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use psi_testkit::cgroup::TestCgroup;
-use psi_testkit::http::{self, sample, wait_for_port};
+use psi_testkit::http::{self, sample};
 use psi_testkit::pod::{self, FlagLayout};
 use psi_testkit::process::{Process, eventually};
 
@@ -37,6 +37,50 @@ pub fn sidecar_flag(flag: &str) -> tempfile::TempDir {
     dir
 }
 
+/// A simulated pod: the monitored container's main process in its cgroup,
+/// the sidecar's cgroup, and the flag both carry.
+pub struct Pod {
+    /// The container's main process; first, so that it is stopped before
+    /// its cgroup is removed.
+    pub container: Process,
+    /// The monitored container's cgroup.
+    pub app: TestCgroup,
+    /// The sidecar's cgroup, where the exporter runs.
+    pub sidecar: TestCgroup,
+    /// The flag both carry.
+    pub flag: String,
+    /// The sidecar's own flag, as a ConfigMap volume lays it out.
+    pub flag_dir: tempfile::TempDir,
+}
+
+impl Pod {
+    /// Starts a pod named `name` under the cgroup root `root`.
+    pub fn start(root: &Path, name: &str) -> Pod {
+        let flag = unique_flag(name);
+        let app = TestCgroup::new(root, &format!("{name}-app")).expect("app cgroup");
+        let sidecar = TestCgroup::new(root, &format!("{name}-sidecar")).expect("sidecar cgroup");
+        let flag_dir = sidecar_flag(&flag);
+        let container = start_container(app.path(), &flag);
+        Pod {
+            container,
+            app,
+            sidecar,
+            flag,
+            flag_dir,
+        }
+    }
+
+    /// The container's main process.
+    pub fn pid(&self) -> u32 {
+        self.container.child.id()
+    }
+
+    /// Starts the exporter in the sidecar on `port`, with `extra` flags.
+    pub fn exporter(&self, port: u16, extra: &[&str]) -> Process {
+        start_exporter(port, self.flag_dir.path(), &self.sidecar, extra)
+    }
+}
+
 /// Starts the built exporter as the seed's manifests do: `PORT` and the flag.
 pub fn start_exporter(
     port: u16,
@@ -44,41 +88,28 @@ pub fn start_exporter(
     sidecar_cg: &TestCgroup,
     extra: &[&str],
 ) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_psi-exporter"));
+    command
         .args(extra)
         .env("PORT", port.to_string())
         .args(["--listen", "127.0.0.1", "--rediscover-interval", "200ms"])
         .arg("--pid-flag-file")
-        .arg(flag_dir.join("pid_flag_sc"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start psi-exporter");
+        .arg(flag_dir.join("pid_flag_sc"));
+    let exporter = http::serve(&mut command, port, Duration::from_secs(10));
     sidecar_cg
-        .add_pid(child.id())
+        .add_pid(exporter.child.id())
         .expect("move the exporter into the sidecar cgroup");
-    let exporter = Process { child };
-    assert!(
-        wait_for_port(port, Duration::from_secs(10)),
-        "the exporter listens on PORT"
-    );
     exporter
 }
 
 /// Starts the built exporter on one cgroup directory (`--cgroup DIR`),
 /// listening on 127.0.0.1:`port`, and waits until it listens.
 pub fn start_exporter_on(port: u16, dir: &Path) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_psi-exporter"));
+    command
         .args(["--listen", &format!("127.0.0.1:{port}"), "--cgroup"])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start psi-exporter");
-    let exporter = Process { child };
-    assert!(
-        wait_for_port(port, Duration::from_secs(10)),
-        "the exporter listens"
-    );
-    exporter
+        .arg(dir);
+    http::serve(&mut command, port, Duration::from_secs(10))
 }
 
 /// The body of `GET /metrics`, which must answer 200.
