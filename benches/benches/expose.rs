@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use psi_core::cgroup::Kind;
-use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
+use psi_core::expose::{Encoder, Families, Labels, Snapshot, write_pressure};
 use psi_core::{PerResource, Resource};
 
 const CPU: &[u8] = b"some avg10=0.03 avg60=0.10 avg300=0.11 total=1314493452\n\
@@ -19,7 +19,7 @@ const IO: &[u8] = b"some avg10=0.12 avg60=1.05 avg300=10.50 total=123456789\n\
 
 /// The three files as the reader gives them for `kind` (the system's cpu
 /// `full` line left out).
-fn snapshot<'a>(labels: &'a [(&'a str, &'a str)], kind: Kind) -> Snapshot<'a> {
+fn snapshot(labels: &Labels, kind: Kind) -> Snapshot<'_> {
     let mut pressure = PerResource::default();
     for (resource, file) in [
         (Resource::Cpu, CPU),
@@ -43,12 +43,12 @@ fn expose(c: &mut Criterion) {
     let mut out = Vec::with_capacity(16 * 1024);
     // The exporter's system and sidecar modes: no target labels; and a
     // node-wide exporter, whose every sample carries the cgroup's labels.
-    let labels = [
+    let labels = Labels::new(&[
         ("cgroup", "/kubepods/burstable/pod1234/abcdef"),
         ("container", "app"),
-    ];
+    ]);
     for (name, target) in [
-        ("system", snapshot(&[], Kind::System)),
+        ("system", snapshot(Labels::none(), Kind::System)),
         ("labelled", snapshot(&labels, Kind::Cgroup)),
     ] {
         let targets = [target];

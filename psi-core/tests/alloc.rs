@@ -179,8 +179,8 @@ fn exposition_allocates_nothing_per_series_after_warm_up() {
         psi_core::cpu_stat::parse(include_bytes!("data/cpu-stat-throttled")).throttled_usec;
     assert!(cpu_stat.is_some());
     let p = parse(include_bytes!("data/cgroup-cpu-stressed")).expect("valid");
-    let labels: Vec<[(&str, &str); 1]> = (0..50)
-        .map(|_| [("cgroup", "/kube\"pods\\slice\n")])
+    let labels: Vec<psi_core::expose::Labels> = (0..50)
+        .map(|_| psi_core::expose::Labels::new(&[("cgroup", "/kube\"pods\\slice\n")]))
         .collect();
     let targets: Vec<Snapshot<'_>> = labels
         .iter()

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use psi_core::PerResource;
-use psi_core::expose::{self, Encoder, Families, Snapshot, Value};
+use psi_core::expose::{self, Encoder, Families, Labels, Snapshot, Value};
 use psi_core::json::{self, Object};
 use psi_core::read::Reason;
 
@@ -74,7 +74,7 @@ impl App {
         let scraped = self.read();
         let up = scraped.as_ref().is_some_and(|s| s.reading.any_ok());
         let snapshot = Snapshot {
-            labels: &[],
+            labels: Labels::none(),
             pressure: scraped
                 .as_ref()
                 .map(|s| s.reading.values())

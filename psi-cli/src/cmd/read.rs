@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
+use psi_core::expose::{Encoder, Families, Labels, Snapshot, write_pressure};
 use psi_core::read::{Reading, Reason};
 use psi_core::report::Chain;
 use psi_core::target::Target;
@@ -89,14 +89,17 @@ fn prometheus(out: &mut Vec<u8>, targets: &[Target], readings: &[Reading]) {
             l
         })
         .collect();
-    let borrowed: Vec<Vec<(&str, &str)>> = labels
+    let rendered: Vec<Labels> = labels
         .iter()
-        .map(|l| l.iter().map(|(k, v)| (*k, v.as_str())).collect())
+        .map(|l| {
+            let pairs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            Labels::new(&pairs)
+        })
         .collect();
     let snapshots: Vec<Snapshot<'_>> = targets
         .iter()
         .zip(readings)
-        .zip(&borrowed)
+        .zip(&rendered)
         .map(|((t, r), labels)| Snapshot {
             labels,
             pressure: r.values(),

@@ -1,17 +1,35 @@
-//! Kubernetes identity from a cgroup path: QoS class, pod UID and container
-//! ID, for the systemd and cgroupfs cgroup drivers of the kubelet.
+//! Pod and container identity from a cgroup path: where in the kubelet's
+//! tree a cgroup is, its QoS class, pod UID and container ID, for both
+//! cgroup drivers of the kubelet, and the container ID of docker and podman
+//! containers outside Kubernetes.
 //!
 //! ```text
 //! systemd:  kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid, _ for ->.slice/cri-containerd-<id>.scope
 //!           (also crio-<id>.scope, docker-<id>.scope; guaranteed pods sit right under kubepods.slice)
-//! cgroupfs: kubepods/burstable/pod<uid>/<id>   (guaranteed: kubepods/pod<uid>/<id>)
+//! cgroupfs: kubepods/burstable/pod<uid>/<id>   (also crio-<id>; guaranteed: kubepods/pod<uid>/<id>)
+//! docker:   system.slice/docker-<id>.scope, docker/<id>
+//! podman:   machine.slice/libpod-<id>.scope, libpod_parent/libpod-<id>
+//! ```
+//!
+//! Names are matched exactly: a component that does not have the shape the
+//! kubelet or the runtime gives it makes the cgroup [`Level::Other`], never
+//! a wrong pod or container.
+//!
+//! ```
+//! use psi_core::cgroup::kube::{Identity, Level, Qos};
+//!
+//! let id = Identity::from_path("/kubepods/besteffort/pod5f3c2a1e-8b7d-4c6a-9e0f-1a2b3c4d5e6f".as_ref())
+//!     .expect("a kubepods path");
+//! assert_eq!(id.level, Level::Pod);
+//! assert_eq!(id.qos, Some(Qos::BestEffort));
+//! assert_eq!(id.pod_uid.as_deref(), Some("5f3c2a1e-8b7d-4c6a-9e0f-1a2b3c4d5e6f"));
 //! ```
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Component, Path};
 
 /// The QoS class of a pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Qos {
     /// Requests equal limits for every container.
     Guaranteed,
@@ -38,63 +56,66 @@ impl fmt::Display for Qos {
     }
 }
 
-/// What a cgroup path says about Kubernetes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Where a cgroup sits among the kubelet's and the runtimes' cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Level {
+    /// `kubepods.slice` or `kubepods`, the parent of every pod.
+    Kubepods,
+    /// A QoS class's cgroup: `kubepods-burstable.slice`, `kubepods/besteffort`.
+    Qos,
+    /// A pod's cgroup.
+    Pod,
+    /// A container's cgroup (a pod's sandbox included), or a docker or
+    /// podman container's.
+    Container,
+    /// Below `kubepods`, but none of the above (CRI-O's conmon, a cgroup a
+    /// container made inside its own).
+    Other,
+}
+
+/// What a cgroup path says about pods and containers.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// The QoS class, from the `kubepods` level below the root.
+    /// Where the cgroup sits.
+    pub level: Level,
+    /// The QoS class (pods and what is below them, and the QoS cgroups).
     pub qos: Option<Qos>,
     /// The pod UID, with dashes (`5f3c…-…`), as `kube_pod_info{uid}` has it.
     pub pod_uid: Option<String>,
-    /// The full container ID (64 hex digits for containerd, CRI-O, docker).
+    /// The container ID, bare hex without the runtime's prefix (64 digits
+    /// for containerd, CRI-O, docker and podman).
     pub container_id: Option<String>,
 }
 
 impl Identity {
-    /// Reads a cgroup path; `None` when it has no `kubepods` component.
+    /// Reads a cgroup path (relative to the cgroup mount, or any path that
+    /// holds such a one); `None` when it is neither under `kubepods` nor a
+    /// docker or podman container.
     pub fn from_path(path: &Path) -> Option<Identity> {
         let parts: Vec<&str> = path
             .components()
             .filter_map(|c| match c {
-                std::path::Component::Normal(s) => s.to_str(),
+                Component::Normal(s) => s.to_str(),
                 _ => None,
             })
             .collect();
-        let start = parts
+        match parts
             .iter()
-            .position(|p| *p == "kubepods.slice" || *p == "kubepods")?;
-        let systemd = parts.get(start).is_some_and(|p| p.ends_with(".slice"));
-        let mut id = Identity::default();
-        let mut rest = parts.get(start + 1..).unwrap_or_default().iter();
-        let mut next = rest.next();
-        if systemd {
-            // kubepods-burstable.slice / kubepods-besteffort.slice
-            if let Some(qos) = next.and_then(|p| systemd_qos(p)) {
-                id.qos = Some(qos);
-                next = rest.next();
-            }
-            if let Some(uid) = next.and_then(|p| systemd_pod(p)) {
-                id.pod_uid = Some(uid);
-                id.qos.get_or_insert(Qos::Guaranteed);
-                id.container_id = rest.next().and_then(|p| systemd_container(p));
-            }
-        } else {
-            if let Some(qos) = next.and_then(|p| cgroupfs_qos(p)) {
-                id.qos = Some(qos);
-                next = rest.next();
-            }
-            if let Some(uid) = next
-                .and_then(|p| p.strip_prefix("pod"))
-                .filter(|u| !u.is_empty())
-            {
-                id.pod_uid = Some(uid.to_owned());
-                id.qos.get_or_insert(Qos::Guaranteed);
-                id.container_id = rest
-                    .next()
-                    .map(|p| strip_runtime(p).to_owned())
-                    .filter(|c| !c.is_empty());
-            }
+            .position(|p| *p == "kubepods.slice" || *p == "kubepods")
+        {
+            Some(start) => Some(kubepods(parts.get(start..).unwrap_or_default())),
+            None => runtime_container(&parts),
         }
-        Some(id)
+    }
+
+    fn at(level: Level) -> Identity {
+        Identity {
+            level,
+            qos: None,
+            pod_uid: None,
+            container_id: None,
+        }
     }
 
     /// The container ID cut to 12 characters, as `docker ps` and `crictl ps` show it.
@@ -122,6 +143,85 @@ impl Identity {
     }
 }
 
+/// `parts` starts at `kubepods.slice` or `kubepods`.
+fn kubepods(parts: &[&str]) -> Identity {
+    let systemd = parts.first().is_some_and(|p| p.ends_with(".slice"));
+    let mut id = Identity::at(Level::Kubepods);
+    let mut rest = parts.get(1..).unwrap_or_default();
+    let Some((&first, tail)) = rest.split_first() else {
+        return id;
+    };
+    // The QoS level, where there is one: guaranteed pods sit right below.
+    let qos = if systemd {
+        systemd_qos(first)
+    } else {
+        cgroupfs_qos(first)
+    };
+    let pod_prefix = match (systemd, qos) {
+        (true, Some(q)) => format!("kubepods-{}-pod", q.name()),
+        (true, None) => "kubepods-pod".to_owned(),
+        (false, _) => "pod".to_owned(),
+    };
+    if let Some(q) = qos {
+        id.level = Level::Qos;
+        id.qos = Some(q);
+        rest = tail;
+    }
+    let Some((&pod, below)) = rest.split_first() else {
+        return id;
+    };
+    let uid = if systemd {
+        pod.strip_suffix(".slice")
+            .and_then(|p| p.strip_prefix(&pod_prefix))
+            .map(|u| u.replace('_', "-"))
+    } else {
+        pod.strip_prefix(&pod_prefix).map(str::to_owned)
+    };
+    let Some(uid) = uid.filter(|u| is_uid(u)) else {
+        id.level = Level::Other;
+        return id;
+    };
+    id.level = Level::Pod;
+    id.qos.get_or_insert(Qos::Guaranteed);
+    id.pod_uid = Some(uid);
+    let Some((&container, deeper)) = below.split_first() else {
+        return id;
+    };
+    let cid = if systemd {
+        container
+            .strip_suffix(".scope")
+            .and_then(|c| strip_prefix_any(c, &["cri-containerd-", "crio-", "docker-"]))
+    } else {
+        Some(strip_prefix_any(container, &["crio-"]).unwrap_or(container))
+    };
+    match cid.filter(|c| is_hex_id(c)) {
+        Some(c) if deeper.is_empty() => {
+            id.level = Level::Container;
+            id.container_id = Some(c.to_owned());
+        }
+        _ => id.level = Level::Other,
+    }
+    id
+}
+
+/// A docker or podman container outside Kubernetes: the last component.
+fn runtime_container(parts: &[&str]) -> Option<Identity> {
+    let (&last, before) = parts.split_last()?;
+    let id = match last.strip_suffix(".scope") {
+        Some(scope) => strip_prefix_any(scope, &["docker-", "libpod-"]),
+        None if before.last() == Some(&"docker") => Some(last),
+        None => last.strip_prefix("libpod-"),
+    }?;
+    is_hex_id(id).then(|| Identity {
+        container_id: Some(id.to_owned()),
+        ..Identity::at(Level::Container)
+    })
+}
+
+fn strip_prefix_any<'a>(name: &'a str, prefixes: &[&str]) -> Option<&'a str> {
+    prefixes.iter().find_map(|p| name.strip_prefix(p))
+}
+
 fn systemd_qos(part: &str) -> Option<Qos> {
     match part {
         "kubepods-burstable.slice" => Some(Qos::Burstable),
@@ -138,30 +238,16 @@ fn cgroupfs_qos(part: &str) -> Option<Qos> {
     }
 }
 
-/// `kubepods-burstable-pod<uid>.slice`, `kubepods-pod<uid>.slice`: the UID
-/// with systemd's `_` turned back into `-`.
-fn systemd_pod(part: &str) -> Option<String> {
-    let name = part.strip_suffix(".slice")?;
-    let uid = name.rsplit_once("-pod")?.1;
-    (!uid.is_empty()).then(|| uid.replace('_', "-"))
+/// A pod UID as the API server writes it: hex digits and dashes, not empty
+/// (kubelets also take static pods' UIDs, which are 32 hex digits).
+fn is_uid(uid: &str) -> bool {
+    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
-/// `cri-containerd-<id>.scope`, `crio-<id>.scope`, `docker-<id>.scope`.
-fn systemd_container(part: &str) -> Option<String> {
-    let name = part.strip_suffix(".scope")?;
-    // conmon, CRI-O's monitor process, is not the container.
-    if name.starts_with("crio-conmon-") {
-        return None;
-    }
-    let id = strip_runtime(name);
-    (id != name && !id.is_empty()).then(|| id.to_owned())
-}
-
-fn strip_runtime(name: &str) -> &str {
-    ["cri-containerd-", "crio-", "docker-", "containerd-"]
-        .iter()
-        .find_map(|p| name.strip_prefix(p))
-        .unwrap_or(name)
+/// A container ID: lowercase hex digits, at most 64 (conmon's
+/// `crio-conmon-<id>` and `libpod-conmon-<id>` are not one).
+fn is_hex_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]
@@ -176,10 +262,11 @@ mod tests {
     }
 
     macro_rules! cases {
-        ($($name:ident: $path:expr => $qos:expr, $uid:expr, $cid:expr;)*) => {$(
+        ($($name:ident: $path:expr => $level:ident, $qos:expr, $uid:expr, $cid:expr;)*) => {$(
             #[test]
             fn $name() {
-                let got = id($path).expect("a kubepods path");
+                let got = id($path).expect("an identity");
+                assert_eq!(got.level, Level::$level, "level");
                 assert_eq!(got.qos, $qos, "qos");
                 assert_eq!(got.pod_uid.as_deref(), $uid, "pod uid");
                 assert_eq!(got.container_id.as_deref(), $cid, "container id");
@@ -190,37 +277,58 @@ mod tests {
     cases! {
         systemd_burstable_containerd:
             format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{CID}.scope", UID.replace('-', "_"))
-            => Some(Qos::Burstable), Some(UID), Some(CID);
+            => Container, Some(Qos::Burstable), Some(UID), Some(CID);
         systemd_besteffort_crio:
             format!("/sys/fs/cgroup/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/crio-{CID}.scope", UID.replace('-', "_"))
-            => Some(Qos::BestEffort), Some(UID), Some(CID);
+            => Container, Some(Qos::BestEffort), Some(UID), Some(CID);
         systemd_guaranteed_docker:
             format!("kubepods.slice/kubepods-pod{}.slice/docker-{CID}.scope", UID.replace('-', "_"))
-            => Some(Qos::Guaranteed), Some(UID), Some(CID);
+            => Container, Some(Qos::Guaranteed), Some(UID), Some(CID);
         systemd_pod_level:
             format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice", UID.replace('-', "_"))
-            => Some(Qos::Burstable), Some(UID), None;
+            => Pod, Some(Qos::Burstable), Some(UID), None;
         systemd_conmon_is_no_container:
             format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/crio-conmon-{CID}.scope", UID.replace('-', "_"))
-            => Some(Qos::Burstable), Some(UID), None;
+            => Other, Some(Qos::Burstable), Some(UID), None;
+        systemd_pod_of_another_qos_is_other:
+            format!("/kubepods.slice/kubepods-burstable.slice/kubepods-besteffort-pod{}.slice", UID.replace('-', "_"))
+            => Other, Some(Qos::Burstable), None, None;
         systemd_qos_level:
             "/kubepods.slice/kubepods-besteffort.slice"
-            => Some(Qos::BestEffort), None, None;
-        systemd_root: "/kubepods.slice" => None, None, None;
+            => Qos, Some(Qos::BestEffort), None, None;
+        systemd_root: "/kubepods.slice" => Kubepods, None, None, None;
         cgroupfs_burstable:
             format!("/kubepods/burstable/pod{UID}/{CID}")
-            => Some(Qos::Burstable), Some(UID), Some(CID);
+            => Container, Some(Qos::Burstable), Some(UID), Some(CID);
+        cgroupfs_crio:
+            format!("/kubepods/burstable/pod{UID}/crio-{CID}")
+            => Container, Some(Qos::Burstable), Some(UID), Some(CID);
         cgroupfs_guaranteed:
             format!("/sys/fs/cgroup/unified/kubepods/pod{UID}/{CID}")
-            => Some(Qos::Guaranteed), Some(UID), Some(CID);
+            => Container, Some(Qos::Guaranteed), Some(UID), Some(CID);
         cgroupfs_besteffort_pod:
             format!("/kubepods/besteffort/pod{UID}")
-            => Some(Qos::BestEffort), Some(UID), None;
+            => Pod, Some(Qos::BestEffort), Some(UID), None;
+        cgroupfs_nested_below_a_container:
+            format!("/kubepods/besteffort/pod{UID}/{CID}/inner")
+            => Other, Some(Qos::BestEffort), Some(UID), None;
+        cgroupfs_not_a_uid:
+            "/kubepods/besteffort/podX_y"
+            => Other, Some(Qos::BestEffort), None, None;
+        docker_systemd: format!("/system.slice/docker-{CID}.scope") => Container, None, None, Some(CID);
+        docker_cgroupfs: format!("/docker/{CID}") => Container, None, None, Some(CID);
+        podman_systemd: format!("/machine.slice/libpod-{CID}.scope") => Container, None, None, Some(CID);
+        podman_cgroupfs: format!("/libpod_parent/libpod-{CID}") => Container, None, None, Some(CID);
     }
 
     #[test]
     fn other_paths_have_no_identity() {
         assert_eq!(id("/system.slice/containerd.service"), None);
+        assert_eq!(
+            id(format!("/machine.slice/libpod-conmon-{CID}.scope")),
+            None
+        );
+        assert_eq!(id("/system.slice/docker-notanid.scope"), None);
         assert_eq!(id("/user.slice/user-1000.slice"), None);
         assert_eq!(id("/"), None);
         assert_eq!(id("/mykubepods.slice"), None);

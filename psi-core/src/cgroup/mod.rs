@@ -1,6 +1,8 @@
 //! Cgroup topology (feature `std`): where the cgroup v2 hierarchy is
 //! mounted, what a directory of pressure files is, the one line the kernel
-//! does not measure, the tree walk, and Kubernetes identity from a path.
+//! does not measure, the tree walk, pod and container identity from a path
+//! ([`kube`]), and their names from the kubelet's log directories
+//! ([`logs`]).
 //!
 //! ```no_run
 //! use psi_core::cgroup::{self, Kind};
@@ -17,6 +19,7 @@
 
 mod kind;
 pub mod kube;
+pub mod logs;
 mod mount;
 mod walk;
 

@@ -148,20 +148,34 @@ impl<'a> Encoder<'a> {
     /// [`sample`](Self::sample) writes before the value for a target without
     /// labels (`name{extra...} `), written in one copy when `labels` is
     /// empty.
+    ///
+    /// A labelled target's labels go in front of the prefix's own
+    /// (`name{<labels>,window="10s"} `), already rendered: a sample costs a
+    /// few copies, and no label is escaped twice.
     pub(super) fn known(
         &mut self,
         prefix: &'static str,
         name: &str,
-        labels: &[(&str, &str)],
-        extra: &[(&str, &str)],
+        labels: &Labels,
         value: Value,
     ) {
         if labels.is_empty() {
             self.put(prefix.as_bytes());
-            self.value_line(value);
         } else {
-            self.sample(name, labels, extra, value);
+            self.put(name.as_bytes());
+            self.put(b"{");
+            self.put(labels.0.as_bytes());
+            match prefix.get(name.len() + 1..) {
+                // `name{window="10s"} `: its labels follow ours.
+                Some(rest) if prefix.as_bytes().get(name.len()) == Some(&b'{') => {
+                    self.put(b",");
+                    self.put(rest.as_bytes());
+                }
+                // `name `: ours are all.
+                _ => self.put(b"} "),
+            }
         }
+        self.value_line(value);
     }
 
     /// The value and the newline, written straight into the buffer: going
@@ -213,6 +227,53 @@ impl<'a> Encoder<'a> {
 
     fn put(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
+    }
+}
+
+/// A target's labels, rendered once into the text format
+/// (`cgroup="/app",qos="burstable"`, values escaped) and put on every sample
+/// of that target.
+///
+/// ```
+/// let labels = psi_core::expose::Labels::new(&[("cgroup", "/a\"b")]);
+/// assert_eq!(labels.as_str(), r#"cgroup="/a\"b""#);
+/// assert!(psi_core::expose::Labels::default().is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Labels(String);
+
+impl Labels {
+    /// No labels: a single target, as the sidecar exports it.
+    pub fn none() -> &'static Labels {
+        static NONE: Labels = Labels(String::new());
+        &NONE
+    }
+
+    /// Renders `pairs`, in order. Keys must be valid label names (they are
+    /// written as they are); values are escaped.
+    pub fn new(pairs: &[(&str, &str)]) -> Labels {
+        let mut out = Vec::new();
+        for (i, (key, value)) in pairs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_label(&mut out, value);
+            out.push(b'"');
+        }
+        // Only ASCII was added around the UTF-8 of the pairs.
+        Labels(String::from_utf8(out).unwrap_or_default())
+    }
+
+    /// True for no labels at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The rendered labels, without braces.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

@@ -1,7 +1,7 @@
 //! psi's metric families: names, help, types and labels, written for any
 //! number of targets.
 
-use super::encoder::{Encoder, Value};
+use super::encoder::{Encoder, Labels, Value};
 use crate::cpu_stat::CpuStat;
 use crate::{Line, PerResource, Percent, Pressure, Record, Resource};
 
@@ -33,7 +33,7 @@ impl Default for Families {
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot<'a> {
     /// Labels that identify the target (e.g. `cgroup`), put on every sample.
-    pub labels: &'a [(&'a str, &'a str)],
+    pub labels: &'a Labels,
     /// The pressure of each resource; `None` where it could not be read
     /// (absent from the output, never a zero). Lines the kernel does not
     /// measure are already left out by the reader
@@ -191,8 +191,6 @@ const fn names(resource: Resource) -> Names {
     }
 }
 
-const WINDOWS: [&str; 3] = ["10s", "60s", "300s"];
-
 fn averages(r: &Record) -> [Percent; 3] {
     [r.avg10, r.avg60, r.avg300]
 }
@@ -229,7 +227,7 @@ pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Sna
                 for t in targets {
                     if let Some(r) = t.record(resource, line) {
                         let v = Value::Seconds(r.total);
-                        enc.known(prefix, family.name, t.labels, &[], v);
+                        enc.known(prefix, family.name, t.labels, v);
                     }
                 }
             }
@@ -239,10 +237,8 @@ pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Sna
                 enc.header(family.header);
                 for t in targets {
                     if let Some(r) = t.record(resource, line) {
-                        for ((window, prefix), avg) in WINDOWS.iter().zip(prefixes).zip(averages(r))
-                        {
-                            let extra = [("window", *window)];
-                            enc.known(prefix, family.name, t.labels, &extra, Value::Ratio(avg));
+                        for (prefix, avg) in prefixes.iter().zip(averages(r)) {
+                            enc.known(prefix, family.name, t.labels, Value::Ratio(avg));
                         }
                     }
                 }
@@ -261,9 +257,8 @@ pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Sna
     for t in targets {
         for (resource, prefix) in AVAILABLE_PREFIX.iter() {
             let ok = t.pressure[resource].is_some();
-            let extra = [("resource", resource.name())];
             let v = Value::Int(u64::from(ok));
-            enc.known(prefix, AVAILABLE.name, t.labels, &extra, v);
+            enc.known(prefix, AVAILABLE.name, t.labels, v);
         }
     }
 }
@@ -288,12 +283,10 @@ fn write_legacy(
             let Some(r) = t.record(resource, line) else {
                 continue;
             };
-            let ty = ("type", line.name());
             let values = averages(r).map(Value::Percent);
             let values = [values[0], values[1], values[2], Value::Int(r.total)];
-            let windows = [WINDOWS[0], WINDOWS[1], WINDOWS[2], "total"];
-            for ((window, prefix), v) in windows.into_iter().zip(prefixes).zip(values) {
-                enc.known(prefix, family.name, t.labels, &[ty, ("window", window)], v);
+            for (prefix, v) in prefixes.iter().zip(values) {
+                enc.known(prefix, family.name, t.labels, v);
             }
         }
     }
@@ -346,7 +339,7 @@ fn write_throttling(enc: &mut Encoder<'_>, targets: &[Snapshot<'_>]) {
                 } else {
                     Value::Int(v)
                 };
-                enc.known(prefix, family.name, t.labels, &[], v);
+                enc.known(prefix, family.name, t.labels, v);
             }
         }
     }
@@ -364,7 +357,7 @@ mod tests {
         pressure[Resource::Cpu] = Some(p);
         pressure[Resource::Io] = Some(p);
         Snapshot {
-            labels: &[],
+            labels: Labels::none(),
             pressure,
             cpu_stat: None,
         }
@@ -392,10 +385,14 @@ mod tests {
 
     #[test]
     fn each_family_header_once_for_many_targets() {
+        let (la, lb) = (
+            Labels::new(&[("cgroup", "/a")]),
+            Labels::new(&[("cgroup", "/b")]),
+        );
         let mut a = snapshot(FILE);
-        a.labels = &[("cgroup", "/a")];
+        a.labels = &la;
         let mut b = a;
-        b.labels = &[("cgroup", "/b")];
+        b.labels = &lb;
         let t = text(|e| write_pressure(e, &Families::default(), &[a, b]));
         assert_eq!(
             t.matches("# TYPE psi_cpu_waiting_seconds_total counter")
@@ -422,7 +419,7 @@ mod tests {
     }
 
     /// Every target readable, with throttling: every family and sample.
-    fn everything<'a>(labels: &'a [(&'a str, &'a str)]) -> Snapshot<'a> {
+    fn everything(labels: &Labels) -> Snapshot<'_> {
         let p = crate::parse(FILE).expect("valid");
         Snapshot {
             labels,
@@ -435,11 +432,36 @@ mod tests {
 
     #[test]
     fn known_prefixes_write_what_sample_writes() {
-        // A target with a label goes through `sample`, one without through
-        // the prefixes rendered when compiling; less the label, the same text.
-        let fast = text(|e| write_pressure(e, &Families::default(), &[everything(&[])]));
-        let slow = text(|e| write_pressure(e, &Families::default(), &[everything(&[("x", "y")])]));
-        assert_eq!(slow.replace("{x=\"y\"}", "").replace("x=\"y\",", ""), fast);
+        // A target without labels is written from the prefixes rendered
+        // when compiling, one with labels from their pieces; less the label,
+        // the same text, and each sample what `sample` writes.
+        let fast = text(|e| write_pressure(e, &Families::default(), &[everything(Labels::none())]));
+        let labels = Labels::new(&[("x", "y\"z")]);
+        let slow = text(|e| write_pressure(e, &Families::default(), &[everything(&labels)]));
+        let x = "x=\"y\\\"z\"";
+        assert_eq!(
+            slow.replace(&format!("{{{x}}}"), "")
+                .replace(&format!("{x},"), ""),
+            fast
+        );
+        let by_sample = text(|e| {
+            let extra = [("type", "full"), ("window", "total")];
+            e.sample(
+                "cgroup_monitor_sc_monitored_mem_psi",
+                &[("x", "y\"z")],
+                &extra,
+                Value::Int(98765432),
+            );
+            e.sample(
+                "psi_cpu_throttled_seconds_total",
+                &[("x", "y\"z")],
+                &[],
+                Value::Seconds(1_500_000),
+            );
+        });
+        for line in by_sample.lines() {
+            assert!(slow.contains(&format!("{line}\n")), "{line} in {slow}");
+        }
         for sample in [
             "psi_irq_stalled_ratio{window=\"300s\"} 0.0225\n",
             "cgroup_monitor_sc_monitored_mem_psi{type=\"full\",window=\"total\"} 98765432\n",
@@ -452,7 +474,7 @@ mod tests {
 
     #[test]
     fn known_headers_are_what_family_writes() {
-        let all = text(|e| write_pressure(e, &Families::default(), &[everything(&[])]));
+        let all = text(|e| write_pressure(e, &Families::default(), &[everything(Labels::none())]));
         let headers: Vec<&str> = all.lines().filter(|l| l.starts_with('#')).collect();
         assert_eq!(headers.len() % 2, 0);
         for pair in headers.chunks(2) {

@@ -11,13 +11,14 @@
 //! copy.
 //!
 //! ```
-//! use psi_core::expose::{Encoder, Families, Snapshot, write_pressure};
+//! use psi_core::expose::{Encoder, Families, Labels, Snapshot, write_pressure};
 //! use psi_core::{PerResource, Resource};
 //!
 //! let cpu = psi_core::parse(b"some avg10=1.50 avg60=0.00 avg300=0.00 total=2500000\n")?;
 //! let mut pressure = PerResource::default();
 //! pressure[Resource::Cpu] = Some(cpu);
-//! let target = Snapshot { labels: &[("cgroup", "/app")], pressure, cpu_stat: None };
+//! let labels = Labels::new(&[("cgroup", "/app")]);
+//! let target = Snapshot { labels: &labels, pressure, cpu_stat: None };
 //!
 //! let mut out = Vec::new();
 //! write_pressure(&mut Encoder::new(&mut out), &Families::default(), &[target]);
@@ -33,5 +34,5 @@ mod families;
 
 #[doc(hidden)]
 pub use encoder::plain;
-pub use encoder::{CONTENT_TYPE, Encoder, MetricType, Value};
+pub use encoder::{CONTENT_TYPE, Encoder, Labels, MetricType, Value};
 pub use families::{Families, Snapshot, write_pressure};
