@@ -71,7 +71,8 @@ pub enum Command {
         psi read --pid 4242 --format json | jq '.pressure.cpu.some.avg10'\n  \
         psi read --pid-flag my-app --format prometheus  # the container whose /etc/pid_flag is my-app\n  \
         psi read ./saved-node-42                        # pressure files copied for a post-mortem\n\n\
-        Exit codes: 0 read; 2 a target could not be read at all, or a usage error.")]
+        Exit codes: 0 read; 2 a file could not be read (other than one the kernel does not\n\
+        have: each is named on stderr, after all that could be read is printed), or a usage error.")]
     Read(ReadArgs),
 
     /// Watch pressure live: the kernel's averages and the stall rate over
@@ -129,9 +130,10 @@ pub enum Command {
     /// STALL within a WINDOW.
     ///
     /// Without CAP_SYS_RESOURCE the kernel (6.4 and later) accepts only
-    /// windows that are multiples of 2s, and no triggers on the system-wide
-    /// /proc/pressure files: give a cgroup TARGET. The kernel signals at most
-    /// once per window, so expect about one window of latency.
+    /// windows that are multiples of 2s, on cgroup files and on the
+    /// system-wide /proc/pressure files alike (before 6.4 it accepted none
+    /// on /proc/pressure). The kernel signals at most once per window, so
+    /// expect about one window of latency.
     #[command(after_help = "Examples:\n  \
         psi wait app.slice --trigger 'memory some 500ms 2s'\n  \
         psi wait --pid 4242 --trigger 'cpu some 1s 2s' --timeout 30s && echo 'cpu starved'\n\n\
@@ -298,8 +300,7 @@ pub struct FlagPath {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// The cgroup directory to put the trigger on, absolute or relative to
-    /// the cgroup v2 mount. Default: the system-wide /proc/pressure (which
-    /// needs CAP_SYS_RESOURCE).
+    /// the cgroup v2 mount. Default: the system-wide /proc/pressure.
     #[arg(value_name = "TARGET", conflicts_with_all = ["pid", "pid_flag"])]
     pub path: Option<PathBuf>,
 

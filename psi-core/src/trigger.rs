@@ -313,7 +313,8 @@ impl Trigger {
 }
 
 /// Whether this process has `CAP_SYS_RESOURCE` in its effective set, which
-/// the kernel checks for trigger windows and system-wide triggers.
+/// the kernel checks for trigger windows (since 6.4: without it, multiples
+/// of 2 s) and, before 6.4, for any trigger on `/proc/pressure`.
 pub fn has_cap_sys_resource() -> bool {
     const CAP_SYS_RESOURCE: u32 = 24;
     std::fs::read_to_string("/proc/self/status")

@@ -104,7 +104,7 @@ pub struct Container {
     pidfds: Arc<[OwnedFd]>,
 }
 
-/// Two targets are equal when they name the same processes (pids and start
+/// Two containers are equal when they name the same processes (pids and start
 /// times) in the same cgroup with the same flag: the pidfds are handles to
 /// those processes, not part of what is found.
 impl PartialEq for Container {
