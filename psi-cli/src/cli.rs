@@ -110,9 +110,8 @@ pub enum Command {
     /// A rule is `<resource>.<some|full>.<field>=<max>`, with resource cpu,
     /// memory, io or irq and field avg10, avg60, avg300 (the kernel's
     /// averages, in percent), rate (the stall rate measured over --interval,
-    /// in percent) or total (cumulative stall time, a duration such as 90s
-    /// or 150000us; a bare number is seconds). A rule holds while the value
-    /// is at most max.
+    /// in percent) or total (cumulative stall time, a duration with its unit
+    /// such as 90s or 150000us). A rule holds while the value is at most max.
     /// Every rule is checked on every target.
     #[command(after_help = "Examples:\n  \
         psi check --max cpu.some.avg10=40\n  \

@@ -234,11 +234,18 @@ fn parse_percent(value: &str) -> Result<u64, String> {
     Ok(h)
 }
 
-/// A duration, in psi's one grammar: `90s`, `150ms`, `5000000us`, or a bare
-/// number of seconds.
+/// A duration, in psi's one grammar: `90s`, `150ms`, `5000000us`. A unit is
+/// required: psi prints `total` in microseconds (JSON, logfmt) and in
+/// seconds (tables), so a bare number would be read a million times wrong
+/// one way or the other.
 fn parse_total(value: &str) -> Result<u64, String> {
     if value.ends_with('%') {
         return Err("total is a time (a duration such as 90s), not a percentage".to_owned());
+    }
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "{value:?} needs a unit: {value}us for microseconds as the kernel counts, or {value}s"
+        ));
     }
     let d = psi_core::duration::parse(value).map_err(|e| format!("{value:?}: {e}"))?;
     u64::try_from(d.as_micros()).map_err(|_| format!("{value:?} is too large"))
@@ -264,7 +271,6 @@ mod tests {
         assert_eq!(rule("io.full.avg300=0.25%").max, 25);
         assert_eq!(rule("irq.full.rate=1").field, Quantity::Rate);
         assert_eq!(rule("cpu.some.total=90s").max, 90_000_000);
-        assert_eq!(rule("cpu.some.total=1500").max, 1_500_000_000);
         assert_eq!(rule("cpu.some.total=1500us").max, 1500);
         assert_eq!(rule("cpu.some.total=150ms").max, 150_000);
         assert_eq!(rule("cpu.some.avg10=40").to_string(), "cpu.some.avg10");
@@ -285,6 +291,10 @@ mod tests {
             ("cpu.some.avg10=x", "not a percentage"),
             ("cpu.some.avg10=", "not a percentage"),
             ("cpu.some.total=5%", "not a percentage"),
+            (
+                "cpu.some.total=1500",
+                "needs a unit: 1500us for microseconds",
+            ),
         ] {
             let e = Rule::parse(text).expect_err(text);
             assert!(e.contains(why), "{text}: {e}");

@@ -3,7 +3,6 @@
 //! a path is resolved, is psi_core's; the advice is this command's.
 
 use std::cell::OnceCell;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -112,55 +111,23 @@ impl Env {
 /// twice (by two paths, a path and a pid, or two pids in one cgroup) is one
 /// target, holding every pid that led to it.
 pub fn resolve(args: &Targets, env: &Env) -> anyhow::Result<Vec<Target>> {
-    let mut targets = Unique::default();
+    let mut targets = Vec::new();
     for path in &args.paths {
-        targets.push(resolve_path(env, path)?)?;
+        targets.push(resolve_path(env, path)?);
     }
     for &pid in &args.pid {
         let config = env.discover_config(&args.flag_path.pid_flag_path);
         let mut t = env.cgroup(cgroup_of_pid(env, &config, pid)?)?;
         t.pids = vec![pid];
-        targets.push(t)?;
+        targets.push(t);
     }
     for flag in &args.pid_flag {
-        for t in resolve_flag(env, &args.flag_path.pid_flag_path, flag)? {
-            targets.push(t)?;
-        }
+        targets.extend(resolve_flag(env, &args.flag_path.pid_flag_path, flag)?);
     }
-    if args.system || targets.list.is_empty() {
-        targets.push(Target::system(&env.proc_root))?;
+    if args.system || targets.is_empty() {
+        targets.push(Target::system(&env.proc_root));
     }
-    Ok(targets.list)
-}
-
-/// Targets, each directory once, told apart by device and inode (two paths
-/// to one cgroup differ).
-#[derive(Default)]
-struct Unique {
-    list: Vec<Target>,
-    ids: Vec<(u64, u64)>,
-}
-
-impl Unique {
-    fn push(&mut self, t: Target) -> anyhow::Result<()> {
-        let meta = std::fs::metadata(&t.dir)
-            .with_context(|| format!("cannot open {}", t.dir.display()))?;
-        let id = (meta.dev(), meta.ino());
-        match self.ids.iter().position(|&i| i == id) {
-            Some(i) => {
-                if let Some(known) = self.list.get_mut(i) {
-                    known.pids.extend(t.pids);
-                    known.pids.sort_unstable();
-                    known.pids.dedup();
-                }
-            }
-            None => {
-                self.ids.push(id);
-                self.list.push(t);
-            }
-        }
-        Ok(())
-    }
+    Ok(psi_core::target::dedup(targets))
 }
 
 /// A TARGET path, resolved as [`Target::resolve`] does.
@@ -203,7 +170,7 @@ fn resolve_flag(env: &Env, flag_path: &Path, flag: &str) -> anyhow::Result<Vec<T
             flag_path.display()
         );
     }
-    let mut targets = Unique::default();
+    let mut targets = Vec::new();
     for pid in pids {
         let path = match cgroup_of_pid(env, &config, pid) {
             Ok(p) => p,
@@ -213,12 +180,12 @@ fn resolve_flag(env: &Env, flag_path: &Path, flag: &str) -> anyhow::Result<Vec<T
         };
         let mut t = env.cgroup(path)?;
         t.pids = vec![pid];
-        targets.push(t)?;
+        targets.push(t);
     }
-    if targets.list.is_empty() {
+    if targets.is_empty() {
         bail!("every process with the pid_flag {flag:?} exited before its cgroup was found");
     }
-    Ok(targets.list)
+    Ok(psi_core::target::dedup(targets))
 }
 
 /// No cgroup v2 mount, in this command's words.

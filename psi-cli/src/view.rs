@@ -226,6 +226,9 @@ fn quote(v: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -308,5 +311,6 @@ mod tests {
         assert_eq!(quote("/a b"), "\"/a b\"");
         assert_eq!(quote(""), "\"\"");
         assert_eq!(quote("a\"b"), "\"a\\\"b\"");
+        assert_eq!(quote("a\rb\tc\u{1}"), "\"a\\rb\\tc\\u{0001}\"");
     }
 }

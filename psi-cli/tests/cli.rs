@@ -347,3 +347,22 @@ fn read_names_every_file_it_could_not_read_and_exits_2() {
         }
     }
 }
+
+#[test]
+fn two_copies_of_proc_pressure_are_two_labelled_targets() {
+    // Neither is under the cgroup mount: each is labelled with its
+    // directory, so no series repeats.
+    let text = "some avg10=1.00 avg60=0.00 avg300=0.00 total=5\n";
+    let a = psi_testkit::files::dir(&[("cpu", text)]);
+    let b = psi_testkit::files::dir(&[("cpu", text)]);
+    let out = psi(&["read", "-f", "prometheus", path(a.path()), path(b.path())])
+        .assert()
+        .success();
+    let body = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let mut lines: Vec<&str> = body.lines().filter(|l| !l.starts_with('#')).collect();
+    let all = lines.len();
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(lines.len(), all, "no duplicate series:\n{body}");
+    promtool_check(&body);
+}

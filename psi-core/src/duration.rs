@@ -30,8 +30,8 @@ pub enum DurationError {
     /// A unit other than `us`, `µs`, `ms`, `s`, `m`.
     #[error("unknown unit (use us, ms, s or m)")]
     Unit,
-    /// More than nine decimals: finer than a nanosecond.
-    #[error("more than nine decimals")]
+    /// Finer than a nanosecond (`1.0000000001s`, `0.0000001ms`).
+    #[error("finer than a nanosecond")]
     Precision,
     /// Beyond what a [`Duration`] holds.
     #[error("too large")]
@@ -69,7 +69,11 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         t.parse().map_err(|_| DurationError::Overflow)
     };
     let scale = 10u128.pow(frac.len() as u32);
-    let frac_nanos = value(frac)? * nanos_per_unit / scale;
+    let frac_units = value(frac)? * nanos_per_unit;
+    if !frac_units.is_multiple_of(scale) {
+        return Err(DurationError::Precision);
+    }
+    let frac_nanos = frac_units / scale;
     let nanos = value(int)?
         .checked_mul(nanos_per_unit)
         .and_then(|n| n.checked_add(frac_nanos))
@@ -135,6 +139,9 @@ mod tests {
         sign: "-1s" => Err(DurationError::Syntax);
         hours: "2h" => Err(DurationError::Unit);
         too_precise: "1.0000000001s" => Err(DurationError::Precision);
+        too_precise_millis: "0.0000001ms" => Err(DurationError::Precision);
+        too_precise_micros: "1.1234567us" => Err(DurationError::Precision);
+        fine_micros: "1.001us" => Ok(Duration::from_nanos(1001));
         too_large: "99999999999999999999999999999999999999999s" => Err(DurationError::Overflow);
         beyond_duration: "18446744073709551616s" => Err(DurationError::Overflow);
     }

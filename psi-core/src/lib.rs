@@ -44,7 +44,7 @@
 //!
 //! | feature      | default | what it adds |
 //! |--------------|---------|--------------|
-//! | `std`        | yes     | [`read`]: reading files and cgroups with typed errors; [`cgroup`]: the mount, what a directory is, the tree walk, Kubernetes identity; [`discover`]: pid_flag discovery; [`expose`]: the Prometheus text writer; [`json`]; [`report`]; [`trigger`]: kernel PSI triggers (Linux) |
+//! | `std`        | yes     | [`read`]: reading files and cgroups with typed errors; [`cgroup`]: the mount, what a directory is, the tree walk, pod and container identity and names; [`target`]: what a program reads; [`node`]: every cgroup of a node; [`discover`]: pid_flag discovery; [`expose`]: the Prometheus text writer; [`json`]; [`report`]; [`trigger`]: kernel PSI triggers (Linux) |
 //!
 //! Without `std` the crate is `#![no_std]`: it parses ([`parse`],
 //! [`cpu_stat`], [`duration`]), formats ([`decimal`]) and computes
@@ -60,8 +60,9 @@
 //! | [`duration`] | the one duration grammar (`500ms`, `2s`) |
 //! | [`cpu_stat`] | `cpu.stat`'s throttling counters |
 //! | [`read`] | files read once or kept open, [`read::ReadError`] and its [`read::Reason`] |
-//! | [`cgroup`] | the cgroup2 mount, [`cgroup::Kind`] and the not-measured rule, [`cgroup::walk`], [`cgroup::kube`] |
+//! | [`cgroup`] | the cgroup2 mount, [`cgroup::Kind`] and the not-measured rule, [`cgroup::walk`], [`cgroup::kube`], [`cgroup::logs`] |
 //! | [`target`] | what a program reads: a directory, its kind, its cgroup, pids and identity |
+//! | [`node`] | node mode: every selected cgroup of a node, kept open, read and labelled |
 //! | [`discover`] | the container found by its pid_flag, its cgroup, its liveness |
 //! | [`trigger`] | kernel PSI triggers and a poll-based monitor |
 //! | [`expose`] | the text-format encoder and psi's metric families |
@@ -82,7 +83,11 @@ mod error;
 #[cfg(feature = "std")]
 pub mod expose;
 #[cfg(feature = "std")]
+mod fs;
+#[cfg(feature = "std")]
 pub mod json;
+#[cfg(feature = "std")]
+pub mod node;
 mod parse;
 pub mod rate;
 #[cfg(feature = "std")]

@@ -24,6 +24,7 @@ use crate::read::PressureSet;
 
 /// A directory of pressure files, and what is known of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Target {
     /// The directory holding the pressure files.
     pub dir: PathBuf,
@@ -117,6 +118,33 @@ impl Target {
     }
 }
 
+/// `targets` with each directory once, in their order: two paths to one
+/// directory (told apart by device and inode, as two views of one cgroup
+/// differ in path) are one target, holding every pid that led to it. A
+/// directory that cannot be looked at is kept as it is, for its read to say
+/// why.
+pub fn dedup(targets: Vec<Target>) -> Vec<Target> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut out: Vec<Target> = Vec::with_capacity(targets.len());
+    let mut ids: Vec<Option<(u64, u64)>> = Vec::with_capacity(targets.len());
+    for t in targets {
+        let id = std::fs::metadata(&t.dir).ok().map(|m| (m.dev(), m.ino()));
+        let same = id.and_then(|id| ids.iter().position(|&i| i == Some(id)));
+        match same.and_then(|i| out.get_mut(i)) {
+            Some(known) => {
+                known.pids.extend(t.pids);
+                known.pids.sort_unstable();
+                known.pids.dedup();
+            }
+            None => {
+                ids.push(id);
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +166,19 @@ mod tests {
         let t = Target::resolve(dir.path(), Some(Path::new("/nonexistent"))).expect("found");
         assert_eq!(t.kind, Kind::System);
         assert_eq!(t.cgroup, None);
+    }
+
+    #[test]
+    fn one_directory_named_twice_is_one_target_with_both_pids() {
+        let dir = psi_testkit::files::dir(&[("app/cpu.pressure", "")]);
+        let mut a = Target::at(dir.path().join("app"), None).expect("a copy");
+        a.pids = vec![7];
+        let mut b = Target::at(dir.path().join("./app"), None).expect("a copy");
+        b.pids = vec![3, 7];
+        let missing = Target::system(Path::new("/nonexistent"));
+        let got = dedup(vec![a, missing.clone(), b, missing]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].pids, [3, 7]);
     }
 
     #[test]

@@ -54,8 +54,9 @@ pub struct Cli {
     #[arg(long, env = "PSI_CGROUP_ROOT")]
     pub cgroup_root: Option<PathBuf>,
 
-    /// Export this cgroup directory and skip pid_flag discovery. Relative
-    /// paths are taken under the cgroup v2 mount.
+    /// Export this cgroup directory and skip pid_flag discovery. A relative
+    /// path is taken under the cgroup v2 mount, or under the current
+    /// directory when it starts with ./ or ../ or exists only there.
     #[arg(long, env = "PSI_CGROUP", conflicts_with = "system")]
     pub cgroup: Option<PathBuf>,
 

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use psi_core::cgroup::{self, Kind};
+use psi_core::cgroup::Kind;
 use psi_core::cpu_stat::CpuStat;
 use psi_core::discover::{self, DiscoverError};
-use psi_core::read::{CpuStatFile, PressureSet, Reading};
+use psi_core::read::{self, CpuStatFile, PressureSet, Reading};
 use psi_core::report::Chain;
 use psi_core::target::Target;
 
@@ -179,7 +179,7 @@ impl Tracker {
 
     /// Reads every resource of the active target, or `None` when there is none.
     ///
-    /// A cgroup found gone ([`cgroup::is_gone`]) is left at this read: in
+    /// A cgroup found gone ([`read::is_gone`]) is left at this read: in
     /// discover mode it is dropped, and searched for again at the next
     /// rediscovery; with `--cgroup` its files are reopened, so a cgroup
     /// re-created at the path is read, and none of them answers from what
@@ -192,7 +192,7 @@ impl Tracker {
         match &self.mode {
             Mode::System(_) => {}
             Mode::Discover(_) => {
-                if cgroup::is_gone(dir, &reading) {
+                if read::is_gone(dir, &reading) {
                     tracing::info!(cgroup = %dir.display(), "monitored cgroup is gone; searching again");
                     // `last_search` is kept: the search waits for the
                     // rediscovery interval like any other, so a container
@@ -202,7 +202,7 @@ impl Tracker {
                 }
             }
             Mode::Cgroup(target) => {
-                if cgroup::is_gone(dir, &reading) {
+                if read::is_gone(dir, &reading) {
                     if !active.gone {
                         tracing::warn!(cgroup = %dir.display(), "the cgroup is gone; reading it again at every scrape until it is back");
                     }

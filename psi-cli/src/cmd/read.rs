@@ -57,8 +57,8 @@ pub fn run(args: &ReadArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
 
 /// The exporter's families for each target: no labels for one target (the
 /// very exposition `psi-exporter` serves); for several, a `cgroup` label
-/// (the cgroup as `/proc/<pid>/cgroup` writes it, else the directory; none
-/// for the whole system) and the Kubernetes labels where the path carries
+/// (the cgroup as `/proc/<pid>/cgroup` writes it, else the directory, such
+/// as `/proc/pressure`) and the Kubernetes labels where the path carries
 /// them.
 fn prometheus(out: &mut Vec<u8>, targets: &[Target], readings: &[Reading]) {
     let labels: Vec<Vec<(&str, String)>> = targets
@@ -67,14 +67,11 @@ fn prometheus(out: &mut Vec<u8>, targets: &[Target], readings: &[Reading]) {
             if targets.len() == 1 {
                 return Vec::new();
             }
-            let mut l = Vec::new();
-            if !t.kind.is_whole_system() || t.cgroup.is_some() {
-                let cgroup = t
-                    .cgroup
-                    .clone()
-                    .unwrap_or_else(|| t.dir.to_string_lossy().into_owned());
-                l.push(("cgroup", cgroup));
-            }
+            let cgroup = t
+                .cgroup
+                .clone()
+                .unwrap_or_else(|| t.dir.to_string_lossy().into_owned());
+            let mut l = vec![("cgroup", cgroup)];
             if let Some(k) = &t.kube {
                 if let Some(q) = k.qos {
                     l.push(("qos", q.name().to_owned()));

@@ -20,8 +20,9 @@ pub fn run(args: &WaitArgs, env: &Env) -> anyhow::Result<Exit> {
     };
     let mut monitor = Monitor::new();
     for trigger in &args.trigger {
-        let file = target.dir.join(target.kind.file_name(trigger.resource));
-        monitor.add(file, *trigger).map_err(|e| explain(&e))?;
+        monitor
+            .add_in(&target.dir, target.kind, *trigger)
+            .map_err(|e| explain(&e))?;
     }
     if std::io::stderr().is_terminal() {
         let list: Vec<String> = args.trigger.iter().map(Trigger::to_string).collect();

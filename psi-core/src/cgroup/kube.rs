@@ -76,6 +76,7 @@ pub enum Level {
 
 /// What a cgroup path says about pods and containers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Identity {
     /// Where the cgroup sits.
     pub level: Level,

@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
-use super::kind::{CGROUP2_SUPER_MAGIC, fs_type};
+use crate::fs::{CGROUP2_SUPER_MAGIC, fs_type};
 
 /// The most read from a kernel text file such as `mountinfo` or
 /// `/proc/<pid>/cgroup`: a host with thousands of mounts is not unheard of.

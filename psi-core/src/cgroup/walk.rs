@@ -55,11 +55,12 @@ pub fn walk(root: &Path, max_depth: usize) -> Vec<Entry> {
         };
         let mut children: Vec<(OsString, (u64, u64))> = entries
             .flatten()
+            // The entry's type comes with the listing: only directories
+            // cost a stat (which does not follow a symlink).
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| {
-                // DirEntry::metadata does not follow a symlink.
                 let meta = e.metadata().ok()?;
-                meta.is_dir()
-                    .then(|| (e.file_name(), (meta.dev(), meta.ino())))
+                Some((e.file_name(), (meta.dev(), meta.ino())))
             })
             .collect();
         children.sort_unstable_by(|a, b| a.0.cmp(&b.0));

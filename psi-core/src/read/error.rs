@@ -1,7 +1,8 @@
 //! Why a pressure file could not be read.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::ParseError;
 
@@ -29,7 +30,9 @@ impl std::fmt::Display for DisabledBy {
 /// The error from reading a pressure file: which file, and why.
 ///
 /// The path is named once in the message; the underlying cause, where there
-/// is one, is given by [`std::error::Error::source`].
+/// is one, is given by [`std::error::Error::source`]. The path is shared
+/// with the reader that failed: an error a kept-open file gives at every
+/// read (irq where the kernel has none) allocates nothing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
@@ -38,13 +41,13 @@ pub enum ReadError {
     #[error("{} does not exist: this kernel does not report that pressure", path.display())]
     Unsupported {
         /// The file that does not exist.
-        path: PathBuf,
+        path: Arc<Path>,
     },
     /// Pressure stall information is turned off.
     #[error("pressure stall information is disabled for {}: {by}", path.display())]
     Disabled {
         /// The file that could not be read.
-        path: PathBuf,
+        path: Arc<Path>,
         /// What turned it off.
         by: DisabledBy,
     },
@@ -52,13 +55,13 @@ pub enum ReadError {
     #[error("the cgroup is gone: {} was removed", path.display())]
     Gone {
         /// The file whose cgroup was removed.
-        path: PathBuf,
+        path: Arc<Path>,
     },
     /// Not allowed to read the file.
     #[error("permission denied reading {}", path.display())]
     PermissionDenied {
         /// The file that could not be read.
-        path: PathBuf,
+        path: Arc<Path>,
         /// The system error.
         source: io::Error,
     },
@@ -66,7 +69,7 @@ pub enum ReadError {
     #[error("failed to read {}", path.display())]
     Io {
         /// The file that could not be read.
-        path: PathBuf,
+        path: Arc<Path>,
         /// The system error.
         source: io::Error,
     },
@@ -74,7 +77,7 @@ pub enum ReadError {
     #[error("failed to parse {}", path.display())]
     Parse {
         /// The file that could not be parsed.
-        path: PathBuf,
+        path: Arc<Path>,
         /// Where and what.
         source: ParseError,
     },
@@ -100,8 +103,9 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// Every reason, in declaration order: for counters kept by reason.
-    pub const ALL: [Reason; 6] = [
+    /// Every reason, in declaration order: for counters kept by reason
+    /// (`[u64; Reason::ALL.len()]`, indexed by [`index`](Self::index)).
+    pub const ALL: &'static [Reason] = &[
         Reason::Unsupported,
         Reason::Disabled,
         Reason::Gone,
@@ -167,7 +171,7 @@ mod tests {
 
     #[test]
     fn reasons_are_in_their_index_order() {
-        for (i, r) in Reason::ALL.into_iter().enumerate() {
+        for (i, &r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i, "{r}");
         }
     }

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Reading;
@@ -21,7 +22,7 @@ const UNSUPPORTED_RECHECK: Duration = Duration::from_secs(60);
 /// `ENODEV` and on the read after a failure.
 #[derive(Debug)]
 struct KeptFile {
-    path: PathBuf,
+    path: Arc<Path>,
     file: Option<File>,
     buf: [u8; BUF_LEN],
     /// When the file was last found unsupported: that is the kernel's to
@@ -33,7 +34,7 @@ struct KeptFile {
 impl KeptFile {
     fn new(path: PathBuf) -> Self {
         KeptFile {
-            path,
+            path: path.into(),
             file: None,
             buf: [0; BUF_LEN],
             unsupported_at: None,
@@ -137,6 +138,15 @@ impl PressureFile {
         let n = self.0.read()?;
         parse_pressure(&self.0.path, self.0.buf.get(..n).unwrap_or_default())
     }
+
+    /// Reads the file afresh and closes it: open, read, close, for a file
+    /// that is not worth a descriptor between reads (past a budget of open
+    /// files). The next [`read`](Self::read) opens it again.
+    pub fn read_and_close(&mut self) -> Result<Pressure, ReadError> {
+        let result = self.read();
+        self.0.file = None;
+        result
+    }
 }
 
 /// A cgroup's `cpu.stat` kept open, like [`PressureFile`].
@@ -167,6 +177,8 @@ pub struct PressureSet {
     dir: PathBuf,
     kind: Kind,
     files: PerResource<PressureFile>,
+    /// Whether files stay open between reads.
+    keep_open: bool,
 }
 
 impl PressureSet {
@@ -199,7 +211,25 @@ impl PressureSet {
             files: PerResource::from_fn(|r| PressureFile::new(dir.join(kind.file_name(r)))),
             dir,
             kind,
+            keep_open: true,
         }
+    }
+
+    /// Whether the files stay open between reads (the default), or are
+    /// opened, read and closed at every read: for a node with more cgroups
+    /// than descriptors to keep. Setting `false` closes them now.
+    pub fn set_keep_open(&mut self, keep: bool) {
+        self.keep_open = keep;
+        if !keep {
+            for (_, file) in self.files.iter_mut() {
+                file.0.file = None;
+            }
+        }
+    }
+
+    /// How many of the files are open now.
+    pub fn open_files(&self) -> usize {
+        self.files.values().filter(|f| f.is_open()).count()
     }
 
     /// The directory.
@@ -220,9 +250,13 @@ impl PressureSet {
     /// Reads one resource: the lines the kernel measures here.
     pub fn read(&mut self, resource: Resource) -> Result<Pressure, ReadError> {
         let kind = self.kind;
-        self.files[resource]
-            .read()
-            .map(|p| kind.measured(resource, p))
+        let file = &mut self.files[resource];
+        let read = if self.keep_open {
+            file.read()
+        } else {
+            file.read_and_close()
+        };
+        read.map(|p| kind.measured(resource, p))
     }
 
     /// Reads every resource, in [`Resource::ALL`] order.
@@ -258,6 +292,24 @@ mod tests {
             .and_then(|mut f| f.read())
             .expect("parses");
         assert_eq!(got.some.map(|r| r.total), Some(1));
+    }
+
+    #[test]
+    fn files_past_a_budget_are_read_and_closed() {
+        let dir = psi_testkit::files::dir(&[(
+            "cpu.pressure",
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n",
+        )]);
+        let mut set = PressureSet::cgroup(dir.path());
+        assert!(set.read(Resource::Cpu).is_ok());
+        assert_eq!(set.open_files(), 1);
+        set.set_keep_open(false);
+        assert_eq!(set.open_files(), 0);
+        let again = set
+            .read(Resource::Cpu)
+            .expect("read without keeping it open");
+        assert_eq!(again.some.map(|r| r.total), Some(5));
+        assert_eq!(set.open_files(), 0);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 
 use std::fs::File;
 use std::io::{self, Read as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use super::error::{DisabledBy, ReadError};
 use crate::{ParseError, Pressure};
@@ -21,7 +22,7 @@ pub(super) fn open(path: &Path) -> Result<File, ReadError> {
     let meta = file.metadata().map_err(|e| read_error(path, e))?;
     if !meta.is_file() {
         return Err(ReadError::Io {
-            path: path.to_owned(),
+            path: path.into(),
             source: not_regular(),
         });
     }
@@ -39,7 +40,7 @@ pub(super) fn read_once<'b>(path: &Path, buf: &'b mut [u8]) -> Result<&'b [u8], 
 /// Parses what a pressure file held, naming the file on failure.
 pub(super) fn parse_pressure(path: &Path, data: &[u8]) -> Result<Pressure, ReadError> {
     crate::parse(data).map_err(|source: ParseError| ReadError::Parse {
-        path: path.to_owned(),
+        path: path.into(),
         source,
     })
 }
@@ -85,7 +86,7 @@ fn not_regular() -> io::Error {
 
 /// Explains a failed `open`.
 fn open_error(path: &Path, e: io::Error) -> ReadError {
-    let path = path.to_owned();
+    let path: Arc<Path> = path.into();
     match e.raw_os_error() {
         Some(errno::ENOENT) => missing(path),
         Some(errno::ENODEV) if is_cgroup_file(&path) => ReadError::Gone { path },
@@ -95,7 +96,7 @@ fn open_error(path: &Path, e: io::Error) -> ReadError {
 
 /// Explains a failed `read`.
 pub(super) fn read_error(path: &Path, e: io::Error) -> ReadError {
-    let path = path.to_owned();
+    let path: Arc<Path> = path.into();
     match e.raw_os_error() {
         Some(errno::ENODEV) => ReadError::Gone { path },
         _ => classify(path, e),
@@ -108,7 +109,7 @@ pub(super) fn is_ended(e: &io::Error) -> bool {
 }
 
 /// The errors that mean the same on open and read.
-fn classify(path: PathBuf, e: io::Error) -> ReadError {
+fn classify(path: Arc<Path>, e: io::Error) -> ReadError {
     match e.raw_os_error() {
         Some(errno::EOPNOTSUPP) => ReadError::Disabled {
             path,
@@ -121,7 +122,7 @@ fn classify(path: PathBuf, e: io::Error) -> ReadError {
 
 /// Explains a pressure file that does not exist: its cgroup was removed, its
 /// cgroup hides it (`cgroup.pressure` is `0`), or the kernel lacks it.
-fn missing(path: PathBuf) -> ReadError {
+fn missing(path: Arc<Path>) -> ReadError {
     if !is_cgroup_file(&path) {
         return ReadError::Unsupported { path };
     }
@@ -144,7 +145,7 @@ fn missing(path: PathBuf) -> ReadError {
         Ok(_) => ReadError::Unsupported { path },
         // Kernels before 6.1 have no cgroup.pressure: the directory tells,
         // unless it is a removed cgroup still seen through a mount of it.
-        Err(_) if dir.is_dir() && !crate::cgroup::is_removed_view(dir) => {
+        Err(_) if dir.is_dir() && !crate::fs::is_removed_cgroup(dir) => {
             ReadError::Unsupported { path }
         }
         Err(_) => ReadError::Gone { path },
