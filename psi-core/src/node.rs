@@ -355,12 +355,14 @@ impl Node {
     }
 
     /// Writes the families of every cgroup, as [`read`](Self::read) last
-    /// read them. `families.legacy` is ignored: the Go sidecar's gauges are
-    /// for one target.
+    /// read them: the counters, and the averages if `families` has them.
+    /// The Go sidecar's gauges are for one target, throttling is not read,
+    /// and availability is told by absence (see [`Families::availability`]).
     pub fn write(&self, enc: &mut Encoder<'_>, families: &Families) {
         let families = Families {
             legacy: false,
             throttling: false,
+            availability: false,
             ..*families
         };
         let snapshots: Vec<Snapshot<'_>> = self

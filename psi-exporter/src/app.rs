@@ -8,8 +8,19 @@ use psi_core::expose::{self, Encoder, Families, Labels, Snapshot, Value};
 use psi_core::json::{self, Object};
 use psi_core::read::Reason;
 
+use crate::node::NodeSource;
 use crate::target::{Mode, Scraped, Tracker};
 use crate::triggers::Triggers;
+
+/// What the exporter exports.
+#[derive(Debug)]
+pub enum Source {
+    /// One target, the Go sidecar's drop-in (its kept-open buffers make it
+    /// the larger).
+    Sidecar(Box<Tracker>),
+    /// Every selected cgroup of a node.
+    Node(NodeSource),
+}
 
 /// Failed reads, by resource and by [`Reason`] (at [`Reason::index`]).
 type ErrorCounts = PerResource<[u64; Reason::ALL.len()]>;
@@ -17,7 +28,7 @@ type ErrorCounts = PerResource<[u64; Reason::ALL.len()]>;
 /// Everything the endpoints need: the target, the counters, a reused buffer.
 #[derive(Debug)]
 pub struct App {
-    target: Tracker,
+    source: Source,
     families: Families,
     read_errors: ErrorCounts,
     scrapes: u64,
@@ -26,10 +37,10 @@ pub struct App {
 }
 
 impl App {
-    /// An exporter of `target` writing `families`.
-    pub fn new(target: Tracker, families: Families, triggers: Triggers) -> Self {
+    /// An exporter of `source` writing `families`.
+    pub fn new(source: Source, families: Families, triggers: Triggers) -> Self {
         let app = App {
-            target,
+            source,
             families,
             read_errors: ErrorCounts::default(),
             scrapes: 0,
@@ -43,20 +54,26 @@ impl App {
     /// Points the triggers at the current target (they re-arm when it changes).
     fn follow_target(&self) {
         // Without triggers there is nothing to point: no path clone per scrape.
+        let Source::Sidecar(target) = &self.source else {
+            return;
+        };
         if self.triggers.is_empty() {
             return;
         }
-        let place = self
-            .target
+        let place = target
             .active()
             .map(|a| (a.target.dir.clone(), a.target.kind));
         self.triggers.follow(place);
     }
 
-    /// Refreshes the target and reads it, counting failures by resource and reason.
+    /// Refreshes the sidecar's target and reads it, counting failures by
+    /// resource and reason.
     fn read(&mut self) -> Option<Scraped> {
-        self.target.refresh();
-        let scraped = self.target.read();
+        let Source::Sidecar(target) = &mut self.source else {
+            return None;
+        };
+        target.refresh();
+        let scraped = target.read();
         self.follow_target();
         let scraped = scraped?;
         for (resource, e) in scraped.reading.errors() {
@@ -71,20 +88,27 @@ impl App {
     pub fn metrics(&mut self) -> Bytes {
         let start = Instant::now();
         self.scrapes += 1;
-        let scraped = self.read();
-        let up = scraped.as_ref().is_some_and(|s| s.reading.any_ok());
-        let snapshot = Snapshot {
-            labels: Labels::none(),
-            pressure: scraped
-                .as_ref()
-                .map(|s| s.reading.values())
-                .unwrap_or_default(),
-            cpu_stat: scraped.as_ref().and_then(|s| s.cpu_stat),
-        };
         let mut buf = std::mem::take(&mut self.buf);
         let mut enc = Encoder::new(&mut buf);
-        expose::write_pressure(&mut enc, &self.families, &[snapshot]);
-        self.write_own(&mut enc, up);
+        if let Source::Node(source) = &mut self.source {
+            source.node().read_counting(&mut self.read_errors);
+            source.node().write(&mut enc, &self.families);
+            source.write_own(&mut enc);
+        } else {
+            let scraped = self.read();
+            let up = scraped.as_ref().is_some_and(|s| s.reading.any_ok());
+            let snapshot = Snapshot {
+                labels: Labels::none(),
+                pressure: scraped
+                    .as_ref()
+                    .map(|s| s.reading.values())
+                    .unwrap_or_default(),
+                cpu_stat: scraped.as_ref().and_then(|s| s.cpu_stat),
+            };
+            expose::write_pressure(&mut enc, &self.families, &[snapshot]);
+            self.write_target(&mut enc, up);
+        }
+        self.write_own(&mut enc);
         enc.header(psi_core::header!(
             "psi_exporter_scrape_duration_seconds",
             gauge,
@@ -103,28 +127,19 @@ impl App {
         Bytes::from(buf)
     }
 
-    /// The exporter's own families: errors, target, scrapes, build.
-    fn write_own(&self, enc: &mut Encoder<'_>, up: bool) {
-        enc.header(psi_core::header!(
-            "psi_read_errors_total",
-            counter,
-            "Failed reads of a pressure file, by resource and reason (unsupported, disabled, gone, permission, io, parse)"
-        ));
-        for (resource, counts) in self.read_errors.iter() {
-            for (reason, &n) in Reason::ALL.iter().zip(counts) {
-                if n > 0 {
-                    let labels = [("resource", resource.name()), ("reason", reason.name())];
-                    enc.sample("psi_read_errors_total", &labels, &[], Value::Int(n));
-                }
-            }
-        }
+    /// The sidecar's own families: whether the target is up, what it is,
+    /// how often it was found, its triggers.
+    fn write_target(&self, enc: &mut Encoder<'_>, up: bool) {
+        let Source::Sidecar(target) = &self.source else {
+            return;
+        };
         enc.header(psi_core::header!(
             "psi_target_up",
             gauge,
             "Whether the monitored target is known and at least one of its pressure files was read"
         ));
         enc.sample("psi_target_up", &[], &[], Value::Int(u64::from(up)));
-        if let Some(active) = self.target.active() {
+        if let Some(active) = target.active() {
             enc.header(psi_core::header!(
                 "psi_target_info",
                 gauge,
@@ -133,19 +148,19 @@ impl App {
             let path = active.target.dir.to_string_lossy();
             let pids = pid_list(&active.target.pids);
             let labels = [
-                ("mode", self.target.mode().name()),
+                ("mode", target.mode().name()),
                 ("path", path.as_ref()),
                 ("pids", pids.as_str()),
             ];
             enc.sample("psi_target_info", &labels, &[], Value::Int(1));
         }
-        if matches!(self.target.mode(), Mode::Discover(_)) {
+        if matches!(target.mode(), Mode::Discover(_)) {
             enc.header(psi_core::header!(
                 "psi_target_discoveries_total",
                 counter,
                 "Times the monitored container was found by its pid_flag (it restarts: this rises)"
             ));
-            let n = self.target.discoveries;
+            let n = target.discoveries;
             enc.sample("psi_target_discoveries_total", &[], &[], Value::Int(n));
         }
         if !self.triggers.is_empty() {
@@ -175,6 +190,23 @@ impl App {
                 enc.sample("psi_trigger_armed", &[("trigger", spec)], &[], v);
             }
         }
+    }
+
+    /// The exporter's own families in both modes: errors, scrapes, build.
+    fn write_own(&self, enc: &mut Encoder<'_>) {
+        enc.header(psi_core::header!(
+            "psi_read_errors_total",
+            counter,
+            "Failed reads of a pressure file, by resource and reason (unsupported, disabled, gone, permission, io, parse)"
+        ));
+        for (resource, counts) in self.read_errors.iter() {
+            for (reason, &n) in Reason::ALL.iter().zip(counts) {
+                if n > 0 {
+                    let labels = [("resource", resource.name()), ("reason", reason.name())];
+                    enc.sample("psi_read_errors_total", &labels, &[], Value::Int(n));
+                }
+            }
+        }
         enc.header(psi_core::header!(
             "psi_exporter_scrapes_total",
             counter,
@@ -202,12 +234,21 @@ impl App {
         let scraped = self.read();
         let mut out = Vec::with_capacity(1024);
         let mut obj = Object::new(&mut out);
-        obj.string("mode", Some(self.target.mode().name()));
-        let active = self.target.active();
-        json::target(&mut obj, active.map(|a| &a.target));
-        let error = self.target.last_error().filter(|_| active.is_none());
-        obj.string("error", error);
-        json::reading(&mut obj, scraped.as_ref().map(|s| &s.reading));
+        match &mut self.source {
+            Source::Sidecar(target) => {
+                obj.string("mode", Some(target.mode().name()));
+                let active = target.active();
+                json::target(&mut obj, active.map(|a| &a.target));
+                let error = target.last_error().filter(|_| active.is_none());
+                obj.string("error", error);
+                json::reading(&mut obj, scraped.as_ref().map(|s| &s.reading));
+            }
+            Source::Node(source) => {
+                source.node();
+                obj.string("mode", Some("node"));
+                source.json(&mut obj);
+            }
+        }
         obj.end();
         out.push(b'\n');
         Bytes::from(out)
@@ -215,12 +256,16 @@ impl App {
 
     /// The `/health` body: the server answers, and this says the target's state.
     pub fn health(&mut self) -> Bytes {
-        self.target.refresh();
-        let text = match (self.target.active(), self.target.last_error()) {
+        let target = match &mut self.source {
+            Source::Sidecar(target) => target,
+            Source::Node(source) => return Bytes::from(source.health()),
+        };
+        target.refresh();
+        let text = match (target.active(), target.last_error()) {
             (Some(active), _) => format!(
                 "ok: exporting {} ({}{})\n",
                 active.target.dir.display(),
-                self.target.mode().name(),
+                target.mode().name(),
                 if active.target.pids.is_empty() {
                     String::new()
                 } else {

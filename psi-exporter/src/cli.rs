@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use psi_core::node::Levels;
 use psi_core::trigger::Trigger;
 
 /// Serve Linux pressure stall information (PSI) as Prometheus metrics.
@@ -102,6 +103,86 @@ pub struct Cli {
     /// Log level, to stderr.
     #[arg(long, env = "PSI_LOG_LEVEL", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+
+    /// `sidecar`: one target (--cgroup, --system, or the container found by
+    /// its pid_flag). `node`: every selected cgroup under --cgroup-root, as a
+    /// DaemonSet exports a node's pods and containers.
+    #[arg(long, env = "PSI_MODE", value_enum, default_value_t = ModeChoice::Sidecar)]
+    pub mode: ModeChoice,
+
+    /// Node mode: which cgroups are exported, a comma list of `node` (the
+    /// root), `qos` (kubepods and the QoS cgroups), `pod`, `container`, or
+    /// `all` (every cgroup, to --max-depth). Levels are a choice of cgroups,
+    /// never a sum: a pod's pressure already counts its containers'.
+    #[arg(long, env = "PSI_LEVEL", value_delimiter = ',', default_value = "pod", value_parser = parse_level)]
+    pub level: Vec<Levels>,
+
+    /// Node mode: how deep below --cgroup-root cgroups are looked for.
+    #[arg(long, env = "PSI_MAX_DEPTH", default_value_t = 8)]
+    pub max_depth: usize,
+
+    /// Node mode: export only the cgroups whose `cgroup` label (such as
+    /// /kubepods.slice/...) matches this regular expression (anywhere in it;
+    /// anchor it with ^ and $).
+    #[arg(long, env = "PSI_INCLUDE", value_name = "REGEX")]
+    pub include: Option<regex::Regex>,
+
+    /// Node mode: leave out the cgroups whose `cgroup` label matches this
+    /// regular expression (applied after --include).
+    #[arg(long, env = "PSI_EXCLUDE", value_name = "REGEX")]
+    pub exclude: Option<regex::Regex>,
+
+    /// Node mode: export the kernel's averages too (`psi_*_ratio{window}`).
+    /// Off by default: Prometheus computes rates from the counters, and the
+    /// averages are three series more per line and cgroup.
+    #[arg(long, env = "PSI_AVERAGES")]
+    pub averages: bool,
+
+    /// Node mode: the kubelet's pod log directory, whose entries
+    /// (`<namespace>_<pod>_<uid>/<container>/`) name pods; used when present.
+    #[arg(
+        long,
+        env = "PSI_POD_LOGS_DIR",
+        default_value = "/var/log/pods",
+        value_name = "DIR"
+    )]
+    pub pod_logs_dir: PathBuf,
+
+    /// Node mode: the kubelet's container log directory, whose symlinks
+    /// (`<pod>_<namespace>_<container>-<id>.log`) name containers; used when
+    /// present.
+    #[arg(
+        long,
+        env = "PSI_CONTAINER_LOGS_DIR",
+        default_value = "/var/log/containers",
+        value_name = "DIR"
+    )]
+    pub container_logs_dir: PathBuf,
+
+    /// Node mode: keep each pod's sandbox (pause) container at
+    /// --level container. It is told by having no log entry while the pod's
+    /// other containers have one.
+    #[arg(long, env = "PSI_KEEP_SANDBOX")]
+    pub keep_sandbox: bool,
+
+    /// Node mode: least time between two walks of the cgroup tree, which
+    /// find new cgroups and re-read the names; walks happen at scrape time.
+    #[arg(long, env = "PSI_RESCAN_INTERVAL", default_value = "10s", value_parser = psi_core::duration::parse)]
+    pub rescan_interval: Duration,
+}
+
+/// The exporter's two modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeChoice {
+    /// One target: the Go sidecar's drop-in.
+    Sidecar,
+    /// Every selected cgroup of a node.
+    Node,
+}
+
+fn parse_level(s: &str) -> Result<Levels, String> {
+    Levels::from_name(s.trim())
+        .ok_or_else(|| format!("unknown level {s:?}: use node, qos, pod, container or all"))
 }
 
 /// How much to log.

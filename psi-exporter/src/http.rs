@@ -8,7 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -52,9 +54,47 @@ fn response(status: StatusCode, content_type: &'static str, body: Bytes) -> Resp
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
+/// Bodies from this size up are gzip-compressed for a client that accepts
+/// it. A sidecar's body (about 6 KB) is not worth the CPU (it would cost
+/// several times the scrape); a node's (hundreds of KB) is: see
+/// BENCHMARKS.md for the measurements behind the size and the level.
+pub const GZIP_MIN: usize = 32 * 1024;
+
+/// The gzip level: the fastest, which already shrinks the text format's
+/// repeated label sets about tenfold.
+const GZIP_LEVEL: u32 = 1;
+
+/// Whether an `Accept-Encoding` header accepts gzip (`gzip` or `*`, with no
+/// `q=0`).
+pub fn accepts_gzip(header: Option<&HeaderValue>) -> bool {
+    let Some(value) = header.and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    value.split(',').any(|part| {
+        let mut pieces = part.split(';');
+        let name = pieces.next().unwrap_or_default().trim();
+        let q = pieces
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
+    })
+}
+
+/// `body` gzip-compressed, or `None` if compressing failed (it cannot, into
+/// memory; the body is then sent as it is).
+fn gzip(body: &[u8]) -> Option<Bytes> {
+    use std::io::Write as _;
+    let out = Vec::with_capacity(body.len() / 8);
+    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(GZIP_LEVEL));
+    enc.write_all(body).ok()?;
+    enc.finish().ok().map(Bytes::from)
+}
+
 /// Answers one request. GET and HEAD only (HEAD gets GET's headers and no
 /// body); other methods 405, unknown paths 404. The request body is never read.
-pub fn respond(app: &Shared, method: &Method, path: &str) -> Response<Full<Bytes>> {
+/// A body of [`GZIP_MIN`] bytes or more is gzip-compressed when `gzip_ok`.
+pub fn respond(app: &Shared, method: &Method, path: &str, gzip_ok: bool) -> Response<Full<Bytes>> {
     let known = matches!(path, "/" | "/health" | "/psi" | "/metrics");
     if !known {
         return response(
@@ -82,11 +122,26 @@ pub fn respond(app: &Shared, method: &Method, path: &str) -> Response<Full<Bytes
     };
     drop(app);
     // For HEAD, hyper sends GET's headers (Content-Length included) and no body.
-    response(StatusCode::OK, content_type, body)
+    if gzip_ok
+        && body.len() >= GZIP_MIN
+        && let Some(compressed) = gzip(&body)
+    {
+        let mut r = response(StatusCode::OK, content_type, compressed);
+        r.headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r.headers_mut()
+            .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        return r;
+    }
+    let mut r = response(StatusCode::OK, content_type, body);
+    r.headers_mut()
+        .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+    r
 }
 
 async fn handle(app: Shared, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let r = respond(&app, req.method(), req.uri().path());
+    let gzip_ok = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
+    let r = respond(&app, req.method(), req.uri().path(), gzip_ok);
     tracing::debug!(method = %req.method(), path = req.uri().path(), status = r.status().as_u16(), "request");
     Ok(r)
 }
@@ -159,7 +214,11 @@ mod tests {
         let target = Target::at(dir.to_owned(), None).expect("a copy of a cgroup");
         let target = Tracker::new(Mode::Cgroup(target), None, Duration::from_secs(1), true);
         let triggers = crate::triggers::Triggers::start(Vec::new()).expect("no thread to start");
-        Arc::new(Mutex::new(App::new(target, Families::default(), triggers)))
+        Arc::new(Mutex::new(App::new(
+            crate::app::Source::Sidecar(Box::new(target)),
+            Families::default(),
+            triggers,
+        )))
     }
 
     fn fake_cgroup() -> tempfile::TempDir {
@@ -182,14 +241,14 @@ mod tests {
         let dir = fake_cgroup();
         let app = app(dir.path());
         assert_eq!(
-            respond(&app, &Method::GET, "/nope").status(),
+            respond(&app, &Method::GET, "/nope", false).status(),
             StatusCode::NOT_FOUND
         );
-        let r = respond(&app, &Method::POST, "/metrics");
+        let r = respond(&app, &Method::POST, "/metrics", false);
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[ALLOW], "GET, HEAD");
         assert_eq!(
-            respond(&app, &Method::DELETE, "/").status(),
+            respond(&app, &Method::DELETE, "/", false).status(),
             StatusCode::METHOD_NOT_ALLOWED
         );
     }
@@ -198,7 +257,7 @@ mod tests {
     async fn metrics_show_what_was_read_and_explain_what_was_not() {
         let dir = fake_cgroup();
         let app = app(dir.path());
-        let r = respond(&app, &Method::GET, "/metrics");
+        let r = respond(&app, &Method::GET, "/metrics", false);
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[CONTENT_TYPE], psi_core::expose::CONTENT_TYPE);
         let text = body(r).await;
@@ -223,9 +282,9 @@ mod tests {
     async fn head_has_get_headers_and_psi_is_json() {
         let dir = fake_cgroup();
         let app = app(dir.path());
-        let r = respond(&app, &Method::HEAD, "/health");
+        let r = respond(&app, &Method::HEAD, "/health", false);
         assert_eq!(r.status(), StatusCode::OK);
-        let r = respond(&app, &Method::GET, "/psi");
+        let r = respond(&app, &Method::GET, "/psi", false);
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
         let text = body(r).await;
         assert!(
@@ -240,10 +299,38 @@ mod tests {
             text.contains("\"memory\":{\"reason\":\"parse\",\"message\":\"failed to parse "),
             "{text}"
         );
-        let health = body(respond(&app, &Method::GET, "/health")).await;
+        let health = body(respond(&app, &Method::GET, "/health", false)).await;
         assert!(health.starts_with("ok: exporting "), "{health}");
-        let home = body(respond(&app, &Method::GET, "/")).await;
+        let home = body(respond(&app, &Method::GET, "/", false)).await;
         assert!(home.contains("<a href=\"metrics\">"), "{home}");
+    }
+
+    #[test]
+    fn accept_encoding_gzip_forms() {
+        let h = |v: &'static str| accepts_gzip(Some(&HeaderValue::from_static(v)));
+        assert!(h("gzip"));
+        assert!(h("deflate, GZIP;q=0.5"));
+        assert!(h("*"));
+        assert!(!h("gzip;q=0"));
+        assert!(!h("identity"));
+        assert!(!h("gzipx"));
+        assert!(!accepts_gzip(None));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_large_body_is_gzipped_when_asked_a_small_one_never() {
+        let dir = fake_cgroup();
+        let app = app(dir.path());
+        // The sidecar's body is under the threshold: sent as it is.
+        let r = respond(&app, &Method::GET, "/metrics", true);
+        assert!(r.headers().get(CONTENT_ENCODING).is_none());
+        let big = vec![b'x'; GZIP_MIN * 2];
+        let packed = gzip(&big).expect("gzip");
+        assert!(packed.len() < big.len() / 10, "{} bytes", packed.len());
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut back)
+            .expect("gunzip");
+        assert_eq!(back, big);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -261,8 +348,12 @@ mod tests {
             true,
         );
         let triggers = crate::triggers::Triggers::start(Vec::new()).expect("no thread to start");
-        let app = Arc::new(Mutex::new(App::new(target, Families::default(), triggers)));
-        let text = body(respond(&app, &Method::GET, "/psi")).await;
+        let app = Arc::new(Mutex::new(App::new(
+            crate::app::Source::Sidecar(Box::new(target)),
+            Families::default(),
+            triggers,
+        )));
+        let text = body(respond(&app, &Method::GET, "/psi", false)).await;
         let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
         assert_eq!(json["target"]["kind"], "system", "{text}");
         assert_eq!(
@@ -274,7 +365,7 @@ mod tests {
             json["pressure"]["cpu"]["some"]["total"], 2_000_000,
             "{text}"
         );
-        let metrics = body(respond(&app, &Method::GET, "/metrics")).await;
+        let metrics = body(respond(&app, &Method::GET, "/metrics", false)).await;
         assert!(
             metrics.contains("psi_cpu_waiting_seconds_total 2\n"),
             "{metrics}"

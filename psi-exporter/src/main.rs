@@ -6,6 +6,7 @@
 mod app;
 mod cli;
 mod http;
+mod node;
 mod target;
 mod triggers;
 
@@ -20,14 +21,16 @@ use clap::Parser;
 use psi_core::cgroup;
 use psi_core::discover;
 use psi_core::expose::Families;
+use psi_core::node::Levels;
 use psi_core::report::Chain;
 use psi_core::target::Target;
 use tokio::net::TcpListener;
 use tracing_subscriber::filter::LevelFilter;
 
-use crate::app::App;
-use crate::cli::{Cli, LogLevel};
+use crate::app::{App, Source};
+use crate::cli::{Cli, LogLevel, ModeChoice};
 use crate::http::Limits;
+use crate::node::NodeSource;
 use crate::target::{Mode, Tracker};
 use crate::triggers::Triggers;
 
@@ -121,27 +124,118 @@ fn mode(cli: &Cli) -> anyhow::Result<Mode> {
 }
 
 fn families(cli: &Cli) -> Families {
-    Families {
-        standard: !cli.no_standard_metrics,
-        averages: !cli.no_averages,
-        legacy: !cli.no_legacy_metrics,
-        throttling: !cli.no_throttling,
+    match cli.mode {
+        ModeChoice::Sidecar => Families {
+            standard: !cli.no_standard_metrics,
+            averages: !cli.no_averages,
+            legacy: !cli.no_legacy_metrics,
+            throttling: !cli.no_throttling,
+            availability: true,
+        },
+        // Many cgroups: the counters, and the averages only when asked.
+        ModeChoice::Node => Families {
+            standard: !cli.no_standard_metrics,
+            averages: cli.averages && !cli.no_averages,
+            legacy: false,
+            throttling: false,
+            availability: false,
+        },
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
-    let mode = mode(&cli)?;
+/// The sidecar's target, searched for once before the first scrape.
+fn sidecar(cli: &Cli) -> anyhow::Result<Source> {
     let mut target = Tracker::new(
-        mode,
-        cgroup_mount(&cli).ok(),
+        mode(cli)?,
+        cgroup_mount(cli).ok(),
         cli.rediscover_interval,
         !cli.no_throttling,
     );
     target.refresh();
+    Ok(Source::Sidecar(Box::new(target)))
+}
+
+/// Node mode: every selected cgroup under the cgroup mount.
+fn node(cli: &Cli) -> anyhow::Result<Source> {
+    anyhow::ensure!(
+        cli.cgroup.is_none() && !cli.system && cli.triggers.is_empty(),
+        "--cgroup, --system and --trigger are for one target: leave them out with --mode node"
+    );
+    let mount = cgroup_mount(cli)?;
+    anyhow::ensure!(
+        mount.is_dir(),
+        "--cgroup-root {} is not a directory: give the cgroup v2 mount (in a DaemonSet, the host's, such as /host/sys/fs/cgroup)",
+        mount.display()
+    );
+    let levels = cli
+        .level
+        .iter()
+        .copied()
+        .reduce(|a, b| a | b)
+        .unwrap_or(Levels::POD);
+    let (soft, hard) = raise_nofile();
+    // What is left for the listener, the connections and the logs.
+    let reserve = cli.max_connections + 64;
+    let budget = usize::try_from(soft)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(reserve);
+    tracing::info!(
+        soft,
+        hard,
+        open_budget = budget,
+        "descriptor budget for kept-open files"
+    );
+    let config = psi_core::node::Config {
+        levels,
+        max_depth: cli.max_depth,
+        pod_logs: Some(cli.pod_logs_dir.clone()),
+        container_logs: Some(cli.container_logs_dir.clone()),
+        keep_sandbox: cli.keep_sandbox,
+        open_budget: budget,
+        ..psi_core::node::Config::new(mount.clone(), levels)
+    };
+    let (include, exclude) = (cli.include.clone(), cli.exclude.clone());
+    let node = psi_core::node::Node::new(config).with_filter(move |cgroup| {
+        include.as_ref().is_none_or(|r| r.is_match(cgroup))
+            && !exclude.as_ref().is_some_and(|r| r.is_match(cgroup))
+    });
+    let mut source = NodeSource::new(node, cli.rescan_interval);
+    let found = source.node().len();
+    tracing::info!(mount = %mount.display(), cgroups = found, "exporting the node's cgroups");
+    Ok(Source::Node(source))
+}
+
+/// Raises the soft limit on open files to the hard one (a node has more
+/// cgroups than the usual 1,024), and returns both.
+fn raise_nofile() -> (u64, u64) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (soft, hard) = (
+        limit.current.unwrap_or(u64::MAX),
+        limit.maximum.unwrap_or(u64::MAX),
+    );
+    if soft < hard {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => return (hard, hard),
+            Err(e) => tracing::warn!(error = %e, soft, hard, "cannot raise the open-file limit"),
+        }
+    }
+    (soft, hard)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
+    let source = match cli.mode {
+        ModeChoice::Sidecar => sidecar(&cli)?,
+        ModeChoice::Node => node(&cli)?,
+    };
     let triggers =
         Triggers::start(cli.triggers.clone()).context("failed to start the trigger thread")?;
-    let app = Arc::new(Mutex::new(App::new(target, families(&cli), triggers)));
+    let app = Arc::new(Mutex::new(App::new(source, families(&cli), triggers)));
     let limits = Limits {
         max_connections: cli.max_connections.max(1),
         header_timeout: cli.header_timeout,

@@ -16,6 +16,11 @@ pub struct Families {
     pub legacy: bool,
     /// `psi_cpu_throttled_*` from `cpu.stat`, where the file has them.
     pub throttling: bool,
+    /// `psi_pressure_available{resource}`, 1 or 0 for each resource of each
+    /// target. Node mode leaves it out: four series per cgroup would say
+    /// what the absence of a pressure series and `psi_read_errors_total`
+    /// already say.
+    pub availability: bool,
 }
 
 impl Default for Families {
@@ -25,6 +30,7 @@ impl Default for Families {
             averages: true,
             legacy: true,
             throttling: true,
+            availability: true,
         }
     }
 }
@@ -253,6 +259,9 @@ pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Sna
             write_throttling(enc, targets);
         }
     }
+    if !families.availability {
+        return;
+    }
     enc.header(AVAILABLE.header);
     for t in targets {
         for (resource, prefix) in AVAILABLE_PREFIX.iter() {
@@ -410,6 +419,7 @@ mod tests {
             averages: false,
             legacy: false,
             throttling: false,
+            availability: true,
         };
         let t = text(|e| write_pressure(e, &off, &[snapshot(FILE)]));
         assert!(!t.contains("seconds_total"), "{t}");

@@ -1,0 +1,427 @@
+//! Node mode on the real kernel: a cgroup tree built as the kubelet and the
+//! runtimes name it (both cgroup drivers), a matching log tree, busy loops
+//! in one container, and the exporter's labels, levels, values and churn.
+//! Needs root and cgroup v2; in CI these tests must run.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use psi_testkit::cgroup::{self, TestCgroup};
+use psi_testkit::http::{self, free_port, promtool_check, sample};
+use psi_testkit::process::{Process, eventually};
+use support::metrics;
+
+const UID_A: &str = "5f3c2a1e-8b7d-4c6a-9e0f-1a2b3c4d5e6f";
+const UID_B: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+const UID_C: &str = "11112222-3333-4444-5555-666677778888";
+
+/// A 64-hex container id made of one repeated digit.
+fn cid(digit: char) -> String {
+    std::iter::repeat_n(digit, 64).collect()
+}
+
+/// The tree, relative to its root, each with its cgroup (dropped deepest
+/// first, after their loops stop).
+struct Tree {
+    cgroups: Vec<(String, TestCgroup)>,
+    root: TestCgroup,
+    logs: tempfile::TempDir,
+}
+
+impl Tree {
+    /// - systemd driver: a burstable pod `shop/web` (A) with container
+    ///   `nginx` (id `a…`) and its sandbox (`b…`, no log entry); a
+    ///   guaranteed pod `shop/db` (B) with container `postgres` (`c…`);
+    /// - cgroupfs driver: a besteffort pod `batch/job` (C) with container
+    ///   `worker` (`d…`, CRI-O's `crio-` prefix);
+    /// - a docker container outside Kubernetes (`e…`), and `system.slice`.
+    fn build(root: &Path) -> Tree {
+        let top = TestCgroup::new(root, "node").expect("the tree's root");
+        let a = format!("kubepods-burstable-pod{}.slice", UID_A.replace('-', "_"));
+        let b = format!("kubepods-pod{}.slice", UID_B.replace('-', "_"));
+        let dirs = [
+            "kubepods.slice".to_owned(),
+            "kubepods.slice/kubepods-burstable.slice".to_owned(),
+            format!("kubepods.slice/kubepods-burstable.slice/{a}"),
+            format!(
+                "kubepods.slice/kubepods-burstable.slice/{a}/cri-containerd-{}.scope",
+                cid('a')
+            ),
+            format!(
+                "kubepods.slice/kubepods-burstable.slice/{a}/cri-containerd-{}.scope",
+                cid('b')
+            ),
+            format!("kubepods.slice/{b}"),
+            format!("kubepods.slice/{b}/cri-containerd-{}.scope", cid('c')),
+            "kubepods".to_owned(),
+            "kubepods/besteffort".to_owned(),
+            format!("kubepods/besteffort/pod{UID_C}"),
+            format!("kubepods/besteffort/pod{UID_C}/crio-{}", cid('d')),
+            "system.slice".to_owned(),
+            format!("system.slice/docker-{}.scope", cid('e')),
+        ];
+        let cgroups = dirs
+            .iter()
+            .map(|d| {
+                let path = top.path().join(d);
+                let parent = path.parent().expect("a parent").to_owned();
+                let name = path
+                    .file_name()
+                    .expect("a name")
+                    .to_string_lossy()
+                    .into_owned();
+                (
+                    d.clone(),
+                    TestCgroup::named(&parent, &name).expect("mkdir the cgroup"),
+                )
+            })
+            .collect();
+        let logs = tempfile::tempdir().expect("tempdir");
+        for (ns, pod, uid, containers) in [
+            ("shop", "web", UID_A, &["nginx"][..]),
+            ("shop", "db", UID_B, &["postgres"][..]),
+            ("batch", "job", UID_C, &["worker"][..]),
+        ] {
+            for c in containers {
+                std::fs::create_dir_all(logs.path().join(format!("pods/{ns}_{pod}_{uid}/{c}")))
+                    .expect("pod log dir");
+            }
+        }
+        std::fs::create_dir(logs.path().join("containers")).expect("mkdir");
+        for (pod, ns, container, id) in [
+            ("web", "shop", "nginx", cid('a')),
+            ("db", "shop", "postgres", cid('c')),
+            ("job", "batch", "worker", cid('d')),
+        ] {
+            let link = logs
+                .path()
+                .join(format!("containers/{pod}_{ns}_{container}-{id}.log"));
+            std::os::unix::fs::symlink("/nonexistent/0.log", link).expect("symlink");
+        }
+        Tree {
+            cgroups,
+            root: top,
+            logs,
+        }
+    }
+
+    fn cgroup(&mut self, rel: &str) -> &mut TestCgroup {
+        let found = self.cgroups.iter_mut().find(|(r, _)| r == rel);
+        &mut found.expect("a cgroup of the tree").1
+    }
+
+    fn nginx(&self) -> String {
+        let a = format!("kubepods-burstable-pod{}.slice", UID_A.replace('-', "_"));
+        format!(
+            "kubepods.slice/kubepods-burstable.slice/{a}/cri-containerd-{}.scope",
+            cid('a')
+        )
+    }
+
+    fn postgres(&self) -> String {
+        format!(
+            "kubepods.slice/kubepods-pod{}.slice/cri-containerd-{}.scope",
+            UID_B.replace('-', "_"),
+            cid('c')
+        )
+    }
+
+    /// Starts the exporter in node mode on this tree with `extra` flags.
+    fn exporter(&self, port: u16, extra: &[&str]) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_psi-exporter"));
+        command
+            .args(["--mode", "node", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--cgroup-root")
+            .arg(self.root.path())
+            .arg("--pod-logs-dir")
+            .arg(self.logs.path().join("pods"))
+            .arg("--container-logs-dir")
+            .arg(self.logs.path().join("containers"))
+            .args(extra);
+        http::serve(&mut command, port, Duration::from_secs(10))
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        // Deepest first: a cgroup with children cannot be removed.
+        while let Some((_, cg)) = self.cgroups.pop() {
+            drop(cg);
+        }
+    }
+}
+
+/// The `cgroup` label of each series of `family` in `body`.
+fn cgroups_of(body: &str, family: &str) -> HashSet<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix(family)?.strip_prefix("{cgroup=\""))
+        .filter_map(|l| l.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The first series of `family` whose labels hold `cgroup="/<rel>"`.
+fn series<'a>(body: &'a str, family: &str, rel: &str) -> Option<&'a str> {
+    let needle = format!("{family}{{cgroup=\"/{rel}\"");
+    body.lines().find(|l| l.starts_with(&needle))
+}
+
+fn no_duplicate_series(body: &str) {
+    let mut seen = HashSet::new();
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let key = line.rsplit_once(' ').map_or(line, |(k, _)| k);
+        assert!(seen.insert(key), "duplicate series {key}");
+    }
+}
+
+#[test]
+fn labels_levels_and_values_on_a_kubelet_tree() {
+    let Some(root) = cgroup::root() else { return };
+    let mut tree = Tree::build(&root);
+    let nginx = tree.nginx();
+    tree.cgroup(&nginx).burn(3).expect("busy loops in nginx");
+
+    // The default level: pods only, named from the log directories.
+    let port = free_port().expect("port");
+    let _pods = tree.exporter(port, &[]);
+    let body = metrics(port);
+    promtool_check(&body);
+    no_duplicate_series(&body);
+    let pods = cgroups_of(&body, "psi_cpu_waiting_seconds_total");
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    let web = series(
+        &body,
+        "psi_cpu_waiting_seconds_total",
+        &format!(
+            "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
+            UID_A.replace('-', "_")
+        ),
+    )
+    .expect("the web pod");
+    assert!(
+        web.contains(&format!(
+            "namespace=\"shop\",pod=\"web\",qos=\"burstable\",pod_uid=\"{UID_A}\"}}"
+        )),
+        "{web}"
+    );
+    let job = series(
+        &body,
+        "psi_cpu_waiting_seconds_total",
+        &format!("kubepods/besteffort/pod{UID_C}"),
+    )
+    .expect("the cgroupfs pod");
+    assert!(
+        job.contains("namespace=\"batch\",pod=\"job\",qos=\"besteffort\""),
+        "{job}"
+    );
+    assert!(
+        !body.contains("container_id="),
+        "no container at the pod level"
+    );
+    assert!(!body.contains("_ratio"), "no averages unless asked");
+    assert!(!body.contains("cgroup_monitor_sc"), "no legacy gauges");
+    assert_eq!(sample(&body, "psi_node_cgroups"), Some(3.0));
+
+    // Containers: names, bare ids, the sandbox left out, docker outside.
+    let port = free_port().expect("port");
+    let _containers = tree.exporter(port, &["--level", "container", "--averages"]);
+    let body = metrics(port);
+    promtool_check(&body);
+    no_duplicate_series(&body);
+    let containers = cgroups_of(&body, "psi_cpu_waiting_seconds_total");
+    assert_eq!(
+        containers.len(),
+        4,
+        "nginx, postgres, worker, docker: {containers:?}"
+    );
+    assert!(!body.contains(&cid('b')), "the sandbox is left out");
+    assert_eq!(sample(&body, "psi_node_sandboxes"), Some(1.0));
+    let line = series(&body, "psi_cpu_waiting_seconds_total", &nginx).expect("nginx");
+    assert!(
+        line.contains(&format!(
+            "namespace=\"shop\",pod=\"web\",container=\"nginx\",qos=\"burstable\",pod_uid=\"{UID_A}\",container_id=\"{}\"}}",
+            cid('a')
+        )),
+        "{line}"
+    );
+    let worker = series(
+        &body,
+        "psi_cpu_waiting_seconds_total",
+        &format!("kubepods/besteffort/pod{UID_C}/crio-{}", cid('d')),
+    )
+    .expect("worker");
+    assert!(
+        worker.contains(&format!(
+            "container=\"worker\",qos=\"besteffort\",pod_uid=\"{UID_C}\",container_id=\"{}\"",
+            cid('d')
+        )),
+        "{worker}"
+    );
+    let docker = series(
+        &body,
+        "psi_cpu_waiting_seconds_total",
+        &format!("system.slice/docker-{}.scope", cid('e')),
+    )
+    .expect("docker");
+    assert!(
+        docker.ends_with(&format!("container_id=\"{}\"}} 0", cid('e'))),
+        "{docker}"
+    );
+    assert!(body.contains("psi_cpu_waiting_ratio{cgroup="), "--averages");
+
+    // The stressed container rises; each value is its own file, read just
+    // before and after; an empty container cannot stall.
+    let postgres = tree.postgres();
+    let nginx_dir = tree.root.path().join(&nginx);
+    let risen = eventually(Duration::from_secs(20), || {
+        let before = some_total_us(&nginx_dir);
+        let body = metrics(port);
+        let after = some_total_us(&nginx_dir);
+        let line = series(&body, "psi_cpu_waiting_seconds_total", &nginx)?;
+        let reported = value_us(line)?;
+        assert!(
+            before <= reported && reported <= after,
+            "{before} <= {reported} <= {after}"
+        );
+        (reported > 0).then_some(body)
+    })
+    .expect("nginx's cpu waiting rises");
+    let idle = series(&risen, "psi_cpu_waiting_seconds_total", &postgres).expect("postgres");
+    assert!(idle.ends_with("} 0"), "{idle}");
+
+    // The node, the QoS levels and a filter.
+    let port = free_port().expect("port");
+    let _qos = tree.exporter(port, &["--level", "node,qos", "--exclude", "besteffort"]);
+    let body = metrics(port);
+    let got = cgroups_of(&body, "psi_memory_waiting_seconds_total");
+    let want: HashSet<String> = [
+        "/",
+        "/kubepods.slice",
+        "/kubepods.slice/kubepods-burstable.slice",
+        "/kubepods",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(got, want);
+    // The node's own cgroup is not the root cgroup: its cpu full is real.
+    assert!(
+        body.contains("psi_cpu_stalled_seconds_total{cgroup=\"/\"}"),
+        "{body}"
+    );
+
+    // Everything, but only what --include lets through.
+    let port = free_port().expect("port");
+    let _all = tree.exporter(port, &["--level", "all", "--include", "^/system"]);
+    let body = metrics(port);
+    let got = cgroups_of(&body, "psi_io_waiting_seconds_total");
+    let want: HashSet<String> = [
+        "/system.slice".to_owned(),
+        format!("/system.slice/docker-{}.scope", cid('e')),
+    ]
+    .into();
+    assert_eq!(got, want);
+}
+
+fn some_total_us(dir: &Path) -> u64 {
+    psi_core::read::cgroup(dir, psi_core::Resource::Cpu)
+        .expect("read the cgroup's cpu.pressure")
+        .some
+        .map_or(0, |r| r.total)
+}
+
+/// A sample's value in seconds, as microseconds.
+fn value_us(line: &str) -> Option<u64> {
+    let seconds: f64 = line.rsplit_once(' ')?.1.parse().ok()?;
+    Some((seconds * 1e6).round() as u64)
+}
+
+/// Descriptors the process holds.
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn churn_never_duplicates_a_series_and_returns_what_it_took() {
+    let Some(root) = cgroup::root() else { return };
+    let top = TestCgroup::new(&root, "churn").expect("the tree's root");
+    let pods = TestCgroup::named(top.path(), "kubepods").expect("kubepods");
+    let port = free_port().expect("port");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_psi-exporter"));
+    command
+        .args(["--mode", "node", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--rescan-interval", "1s", "--level", "pod"])
+        .arg("--cgroup-root")
+        .arg(top.path());
+    let exporter = http::serve(&mut command, port, Duration::from_secs(10));
+    let pid = exporter.child.id();
+    // Warm: the first scrapes grow the buffers once.
+    for _ in 0..3 {
+        metrics(port);
+    }
+    let (fds_before, rss_before) = (fds(pid), rss_kib(pid));
+
+    let uid = |i: usize| format!("{i:08x}-0000-4000-8000-000000000000");
+    let mut made: Vec<PathBuf> = Vec::new();
+    for round in 0..5 {
+        for i in 0..60 {
+            let dir = pods.path().join(format!("pod{}", uid(round * 60 + i)));
+            std::fs::create_dir(&dir).expect("mkdir a pod cgroup");
+            made.push(dir);
+        }
+        // The next walk finds them.
+        std::thread::sleep(Duration::from_millis(1100));
+        let body = metrics(port);
+        no_duplicate_series(&body);
+        if round % 2 == 0 {
+            promtool_check(&body);
+        }
+        assert_eq!(sample(&body, "psi_node_cgroups"), Some(made.len() as f64));
+        // Half of them go before the next walk is due: the read finds
+        // them gone and leaves them out of this very scrape.
+        for dir in made.drain(..30) {
+            cgroup::remove_dir_retrying(&dir).expect("rmdir");
+        }
+        let body = metrics(port);
+        no_duplicate_series(&body);
+        assert_eq!(
+            sample(&body, "psi_node_cgroups"),
+            Some(made.len() as f64),
+            "round {round}"
+        );
+    }
+    assert!(fds(pid) > fds_before, "the pods' files are kept open");
+    for dir in made.drain(..) {
+        cgroup::remove_dir_retrying(&dir).expect("rmdir");
+    }
+    let body = metrics(port);
+    assert_eq!(sample(&body, "psi_node_cgroups"), Some(0.0), "{body}");
+    assert_eq!(sample(&body, "psi_node_open_files"), Some(0.0), "{body}");
+    // The server closes the last scrape's connection just after answering.
+    let settled = eventually(Duration::from_secs(5), || (fds(pid) == fds_before).then_some(()));
+    assert!(
+        settled.is_some(),
+        "every descriptor is given back: {} now, {fds_before} before",
+        fds(pid)
+    );
+    let rss_after = rss_kib(pid);
+    assert!(
+        rss_after <= rss_before + 2048,
+        "RSS back near its baseline: {rss_before} KiB before, {rss_after} KiB after"
+    );
+    drop(exporter);
+    drop(pods);
+}
