@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test file uses its own subset.
 
+pub mod kubelet;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
