@@ -8,7 +8,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // The fast road for the kernel's exact format gives the general parser's answer.
-    assert_eq!(psi_core::parse(data), psi_core::_benchable::parse_general(data));
+    assert_eq!(
+        psi_core::parse(data),
+        psi_core::_benchable::parse_general(data)
+    );
     match psi_core::parse(data) {
         Ok(p) => {
             assert!(p.some.is_some() || p.full.is_some(), "Ok without a line");

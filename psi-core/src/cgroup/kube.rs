@@ -94,10 +94,12 @@ impl Identity {
     /// holds such a one); `None` when it is neither under `kubepods` nor a
     /// docker or podman container.
     pub fn from_path(path: &Path) -> Option<Identity> {
+        // A name that is not UTF-8 keeps its level, as "", which no rule
+        // matches: dropping it would read the levels below it one too high.
         let parts: Vec<&str> = path
             .components()
             .filter_map(|c| match c {
-                Component::Normal(s) => s.to_str(),
+                Component::Normal(s) => Some(s.to_str().unwrap_or("")),
                 _ => None,
             })
             .collect();
@@ -333,6 +335,31 @@ mod tests {
         assert_eq!(id("/user.slice/user-1000.slice"), None);
         assert_eq!(id("/"), None);
         assert_eq!(id("/mykubepods.slice"), None);
+    }
+
+    /// Found by the `kube` fuzz target: a component that is not UTF-8 was
+    /// dropped, so the levels below it moved up one and a cgroup that is no
+    /// pod (`kubepods/<not UTF-8>/pod<uid>/<id>`) read as a guaranteed pod.
+    #[test]
+    fn a_level_that_is_not_utf8_is_not_skipped() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt as _;
+        let with_bad_level = |before: &str, after: String| {
+            let mut bytes = before.as_bytes().to_vec();
+            bytes.push(0xff);
+            bytes.extend(after.bytes());
+            Identity::from_path(Path::new(OsStr::from_bytes(&bytes)))
+        };
+        let level_and_pod = |id: Option<Identity>| id.map(|id| (id.level, id.pod_uid));
+        assert_eq!(
+            level_and_pod(with_bad_level("/kubepods/", format!("/pod{UID}/{CID}"))),
+            Some((Level::Other, None))
+        );
+        let systemd_pod = format!("/kubepods-pod{}.slice", UID.replace('-', "_"));
+        assert_eq!(
+            level_and_pod(with_bad_level("/kubepods.slice/", systemd_pod)),
+            Some((Level::Other, None))
+        );
     }
 
     #[test]
