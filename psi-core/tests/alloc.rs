@@ -216,3 +216,45 @@ fn exposition_allocates_nothing_per_series_after_warm_up() {
         out.iter().filter(|&&b| b == b'\n').count()
     );
 }
+
+/// Node mode's steady state: once warm, a scrape (read every cgroup, write
+/// every family) allocates the same number of times for 10 cgroups as for
+/// 200, so nothing per cgroup, whatever the kernel lacks (irq here is
+/// missing from the copies, as from this kernel's cgroups).
+#[test]
+fn a_node_scrape_allocates_nothing_per_cgroup() {
+    use psi_core::expose::{Encoder, Families};
+    use psi_core::node::{Config, Levels, Node};
+
+    let per_scrape = |cgroups: usize| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = std::str::from_utf8(include_bytes!("data/cgroup-cpu-stressed")).expect("text");
+        for i in 0..cgroups {
+            let uid = format!("{i:08x}-0000-4000-8000-000000000000");
+            let pod = dir.path().join(format!("kubepods/besteffort/pod{uid}"));
+            psi_testkit::files::write(
+                &pod,
+                &[("cpu.pressure", text), ("memory.pressure", text), ("io.pressure", text)],
+            );
+        }
+        let mut node = Node::new(Config::new(dir.path().to_owned(), Levels::POD));
+        node.rescan();
+        assert_eq!(node.len(), cgroups);
+        let families = Families::default();
+        let mut out = Vec::new();
+        let mut errors = 0;
+        let mut scrape = |out: &mut Vec<u8>| {
+            out.clear();
+            node.read(|_, _| errors += 1);
+            node.write(&mut Encoder::new(out), &families);
+        };
+        // Warm: the files open and the buffers grow.
+        scrape(&mut out);
+        scrape(&mut out);
+        let ((), n) = allocations(|| scrape(&mut out));
+        assert!(out.len() > cgroups * 1000, "{} bytes", out.len());
+        n
+    };
+    let (few, many) = (per_scrape(10), per_scrape(200));
+    assert_eq!(few, many, "allocations per scrape: {few} for 10 cgroups, {many} for 200");
+}
