@@ -258,6 +258,26 @@ pub struct TopArgs {
     /// Exit after this many rankings (default: run until q or Ctrl-C).
     #[arg(long, short = 'n', value_name = "N")]
     pub count: Option<u64>,
+
+    /// The kubelet's pod log directory, whose entries name pods
+    /// (`<namespace>_<pod>_<uid>`); used when present.
+    #[arg(
+        long,
+        env = "PSI_POD_LOGS_DIR",
+        default_value = "/var/log/pods",
+        value_name = "DIR"
+    )]
+    pub pod_logs_dir: PathBuf,
+
+    /// The kubelet's container log directory, whose symlinks name containers
+    /// (`<pod>_<namespace>_<container>-<id>.log`); used when present.
+    #[arg(
+        long,
+        env = "PSI_CONTAINER_LOGS_DIR",
+        default_value = "/var/log/containers",
+        value_name = "DIR"
+    )]
+    pub container_logs_dir: PathBuf,
 }
 
 /// `psi check`.

@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use predicates::prelude::*;
@@ -367,17 +368,25 @@ fn top_and_read_show_kubernetes_identity() {
         o["target"]["kubernetes"],
         serde_json::json!({"qos": "burstable", "pod_uid": uid, "container_id": cid})
     );
-    let a = psi(&[
-        "top",
-        parent.path().to_str().expect("utf-8"),
-        "-i",
-        "1s",
-        "-n",
-        "1",
-    ])
-    .assert()
-    .success();
-    let text = stdout(&a);
+    let top = |logs: &Path| {
+        let a = psi(&[
+            "top",
+            parent.path().to_str().expect("utf-8"),
+            "-i",
+            "1s",
+            "-n",
+            "1",
+            "--pod-logs-dir",
+            logs.join("pods").to_str().expect("utf-8"),
+            "--container-logs-dir",
+            logs.join("containers").to_str().expect("utf-8"),
+        ])
+        .assert()
+        .success();
+        stdout(&a)
+    };
+    // Without the kubelet's log directories: ids.
+    let text = top(Path::new("/nonexistent"));
     let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines[1].contains("QOS        POD") && lines[1].contains("CONTAINER"),
@@ -394,6 +403,29 @@ fn top_and_read_show_kubernetes_identity() {
         "{text}"
     );
     assert!(!row.trim_start().starts_with("0.00 "), "it stalls: {text}");
+    // With them: names, through the same library code node mode uses.
+    let logs = psi_testkit::files::dir(&[(&format!("pods/shop_web_{uid}/nginx/0.log"), "")]);
+    std::fs::create_dir(logs.path().join("containers")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        "/nonexistent",
+        logs.path()
+            .join(format!("containers/web_shop_nginx-{cid}.log")),
+    )
+    .expect("symlink");
+    let text = top(logs.path());
+    let row = text
+        .lines()
+        .find(|l| l.ends_with(".scope"))
+        .expect("the container's row");
+    assert!(
+        row.contains("burstable  shop/web  nginx      kubepods.slice/"),
+        "{text}"
+    );
+    let pod_row = text
+        .lines()
+        .find(|l| l.ends_with(".slice") && l.contains("pod5f3c"))
+        .expect("the pod's row");
+    assert!(pod_row.contains("shop/web"), "{text}");
 }
 
 #[test]

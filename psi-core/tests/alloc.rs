@@ -234,7 +234,11 @@ fn a_node_scrape_allocates_nothing_per_cgroup() {
             let pod = dir.path().join(format!("kubepods/besteffort/pod{uid}"));
             psi_testkit::files::write(
                 &pod,
-                &[("cpu.pressure", text), ("memory.pressure", text), ("io.pressure", text)],
+                &[
+                    ("cpu.pressure", text),
+                    ("memory.pressure", text),
+                    ("io.pressure", text),
+                ],
             );
         }
         let mut node = Node::new(Config::new(dir.path().to_owned(), Levels::POD));
@@ -256,5 +260,8 @@ fn a_node_scrape_allocates_nothing_per_cgroup() {
         n
     };
     let (few, many) = (per_scrape(10), per_scrape(200));
-    assert_eq!(few, many, "allocations per scrape: {few} for 10 cgroups, {many} for 200");
+    assert_eq!(
+        few, many,
+        "allocations per scrape: {few} for 10 cgroups, {many} for 200"
+    );
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::bail;
 use psi_core::cgroup::kube::Identity;
+use psi_core::cgroup::logs::Names;
 use psi_core::cgroup::{self, Kind};
 use psi_core::duration::Human;
 use psi_core::rate::Rate;
@@ -35,6 +36,8 @@ struct Row {
     /// Its path under the root, for display.
     name: String,
     kube: Option<Identity>,
+    /// `namespace/pod` and the container's name, from the log directories.
+    label: Option<(String, Option<String>)>,
     reading: Reading,
     /// Cpu, memory, io rates of the chosen line since the previous tick.
     rates: [Option<Rate>; 3],
@@ -59,7 +62,8 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     let mut events = Waiter::new(live)?;
     let mut sort = args.sort;
     let line = args.line.line();
-    let mut rows = sample(&root, &[], line);
+    let names = Names::read(&args.pod_logs_dir, &args.container_logs_dir);
+    let mut rows = sample(&root, &[], line, &names);
     // The first sample has no rates: nothing is ranked until one interval passed.
     let mut measured = false;
     let mut screen = if live { Some(Screen::enter()?) } else { None };
@@ -97,7 +101,9 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
                 continue;
             }
         }
-        rows = sample(&root, &rows, line);
+        // The names change as pods come and go: read again at each tick.
+        let names = Names::read(&args.pod_logs_dir, &args.container_logs_dir);
+        rows = sample(&root, &rows, line, &names);
         measured = true;
         rank(&mut rows, sort, line);
         match &mut screen {
@@ -125,8 +131,9 @@ pub fn run(args: &TopArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
 }
 
 /// Every cgroup under `root` (not `root` itself), read once, with rates
-/// against `prev` where the same directory was read before.
-fn sample(root: &Path, prev: &[Row], line: Line) -> Vec<Row> {
+/// against `prev` where the same directory was read before, and pod and
+/// container names from the kubelet's log directories where they are.
+fn sample(root: &Path, prev: &[Row], line: Line, names: &Names) -> Vec<Row> {
     let prev: HashMap<&Path, &Row> = prev.iter().map(|r| (r.path.as_path(), r)).collect();
     let mut rows = Vec::new();
     for entry in cgroup::walk(root, usize::MAX).into_iter().skip(1) {
@@ -139,10 +146,12 @@ fn sample(root: &Path, prev: &[Row], line: Line) -> Vec<Row> {
         let rel = path.strip_prefix(root).unwrap_or(&path);
         let name = rel.display().to_string();
         let kube = Identity::from_path(&path);
+        let label = kube.as_ref().and_then(|k| pod_and_container(k, names));
         rows.push(Row {
             path,
             name,
             kube,
+            label,
             reading,
             rates,
         });
@@ -176,6 +185,19 @@ fn rank(rows: &mut [Row], sort: SortBy, line: Line) {
             })
             .then_with(|| a.name.cmp(&b.name))
     });
+}
+
+/// `namespace/pod` and the container's name, where the log directories name
+/// the cgroup's pod.
+fn pod_and_container(k: &Identity, names: &Names) -> Option<(String, Option<String>)> {
+    if let Some(c) = k.container_id.as_deref().and_then(|c| names.container(c)) {
+        return Some((
+            format!("{}/{}", c.namespace, c.pod),
+            Some(c.container.clone()),
+        ));
+    }
+    let p = names.pod(k.pod_uid.as_deref()?)?;
+    Some((format!("{}/{}", p.namespace, p.pod), None))
 }
 
 fn rate_cell(rate: Option<Rate>, bold: bool) -> Cell {
@@ -244,12 +266,19 @@ fn table(rows: &[Row], sort: SortBy, line: LineChoice, limit: usize) -> Vec<Text
                 k.and_then(|k| k.qos).map_or("", |q| q.name()),
                 Style::Plain,
             ));
+            // Names where the kubelet's log directories give them, else ids.
+            let (pod, container) = match &row.label {
+                Some((pod, container)) => (Some(pod.as_str()), container.as_deref()),
+                None => (None, None),
+            };
             cells.push(Cell::new(
-                k.and_then(|k| k.pod_uid.as_deref()).unwrap_or(""),
+                pod.or(k.and_then(|k| k.pod_uid.as_deref())).unwrap_or(""),
                 Style::Plain,
             ));
             cells.push(Cell::new(
-                k.and_then(Identity::short_container).unwrap_or(""),
+                container
+                    .or(k.and_then(Identity::short_container))
+                    .unwrap_or(""),
                 Style::Plain,
             ));
         }
@@ -363,6 +392,7 @@ mod tests {
             path: PathBuf::from(name),
             name: name.to_owned(),
             kube: None,
+            label: None,
             reading: {
                 let mut r = Reading::default();
                 let p = psi_core::parse(file).expect("valid");
