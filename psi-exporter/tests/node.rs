@@ -288,3 +288,36 @@ fn churn_never_duplicates_a_series_and_returns_what_it_took() {
     drop(exporter);
     drop(pods);
 }
+
+#[test]
+fn past_the_descriptor_budget_every_cgroup_is_still_read() {
+    // `ulimit -n 64` over 80 pods: nothing can stay open, so each file is
+    // opened, read and closed at each scrape, and every pod is there.
+    let Some(root) = cgroup::root() else { return };
+    let top = TestCgroup::new(&root, "nofile").expect("the tree's root");
+    let pods = TestCgroup::named(top.path(), "kubepods").expect("kubepods");
+    let mut made = Vec::new();
+    for i in 0..80 {
+        let uid = format!("{i:08x}-1111-4000-8000-000000000000");
+        made.push(TestCgroup::named(pods.path(), &format!("pod{uid}")).expect("mkdir"));
+    }
+    let port = free_port().expect("port");
+    let exe = env!("CARGO_BIN_EXE_psi-exporter");
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+        .arg(exe)
+        .args(["--mode", "node", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--cgroup-root")
+        .arg(top.path());
+    let _exporter = http::serve(&mut command, port, Duration::from_secs(10));
+    for _ in 0..3 {
+        let body = metrics(port);
+        no_duplicate_series(&body);
+        assert_eq!(sample(&body, "psi_node_cgroups"), Some(80.0), "{body}");
+        assert_eq!(sample(&body, "psi_node_open_files"), Some(0.0), "{body}");
+        assert_eq!(cgroups_of(&body, "psi_io_waiting_seconds_total").len(), 80);
+    }
+    drop(made);
+}
