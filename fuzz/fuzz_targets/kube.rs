@@ -139,12 +139,12 @@ fn under_kubepods(names: &[&str]) -> Want {
             Some(Qos::BestEffort) => "kubepods-besteffort",
             _ => "kubepods",
         };
-        // psi-core also takes a literal `-` in the UID here, which the
-        // kubelet never writes (systemd would read it as one more level of
-        // slices); the reference follows the code, and the lead decides.
+        // A literal `-` in the UID is refused: systemd would read it as one
+        // more level of slices, and the kubelet never writes it.
         pod.strip_prefix(parent)
             .and_then(|p| p.strip_prefix("-pod"))
             .and_then(|p| p.strip_suffix(".slice"))
+            .filter(|u| !u.contains('-'))
             .map(|u| u.replace('_', "-"))
     } else {
         pod.strip_prefix("pod").map(str::to_owned)

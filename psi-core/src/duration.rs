@@ -4,7 +4,8 @@
 //! A duration is a decimal number and a unit, `us` (or `µs`), `ms`, `s` or
 //! `m`: `250us`, `500ms`, `1.5s`, `2m`. A bare number is seconds, as for
 //! `sleep(1)`; write the kernel's microseconds as `150000us`. Parsed
-//! exactly, without floating point, to the nanosecond.
+//! exactly, without floating point, to the nanosecond, with at most nine
+//! decimals.
 //!
 //! ```
 //! use core::time::Duration;
@@ -30,8 +31,9 @@ pub enum DurationError {
     /// A unit other than `us`, `µs`, `ms`, `s`, `m`.
     #[error("unknown unit (use us, ms, s or m)")]
     Unit,
-    /// Finer than a nanosecond (`1.0000000001s`, `0.0000001ms`).
-    #[error("finer than a nanosecond")]
+    /// Finer than a nanosecond (`0.0000001ms`), or more than nine decimals
+    /// (`1.0000000001s`).
+    #[error("finer than a nanosecond, or more than nine decimals")]
     Precision,
     /// Beyond what a [`Duration`] holds.
     #[error("too large")]
@@ -86,7 +88,8 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
 
 /// Displays a duration in the largest of `m`, `s`, `ms`, `us` that keeps it
 /// whole (`90s` rather than `1.5m`, `1500ms`), in the grammar [`parse`]
-/// reads back; below a microsecond, in `ns`.
+/// reads back; one that is not whole microseconds, in seconds with nine
+/// decimals (`0.000001001s`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Human(pub Duration);
 

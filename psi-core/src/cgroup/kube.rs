@@ -174,8 +174,11 @@ fn kubepods(parts: &[&str]) -> Identity {
         return id;
     };
     let uid = if systemd {
+        // systemd writes the UID's dashes as `_`: a `-` there would be one
+        // more level of slices, which the kubelet never makes.
         pod.strip_suffix(".slice")
             .and_then(|p| p.strip_prefix(&pod_prefix))
+            .filter(|u| !u.contains('-'))
             .map(|u| u.replace('_', "-"))
     } else {
         pod.strip_prefix(&pod_prefix).map(str::to_owned)
@@ -293,6 +296,9 @@ mod tests {
         systemd_conmon_is_no_container:
             format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/crio-conmon-{CID}.scope", UID.replace('-', "_"))
             => Other, Some(Qos::Burstable), Some(UID), None;
+        systemd_uid_with_dashes_is_other:
+            format!("/kubepods.slice/kubepods-pod{UID}.slice")
+            => Other, None, None, None;
         systemd_pod_of_another_qos_is_other:
             format!("/kubepods.slice/kubepods-burstable.slice/kubepods-besteffort-pod{}.slice", UID.replace('-', "_"))
             => Other, Some(Qos::Burstable), None, None;
