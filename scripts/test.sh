@@ -66,8 +66,9 @@ else
   (cd fuzz && cargo check --locked)
 fi
 
-step "pod test (podman kube play)"
+step "pod tests (podman kube play): the sidecar, then the node DaemonSet"
 bash tests/pod/run.sh
+bash tests/pod/node.sh
 
 step "all checks passed"
 echo "tests: ${passed} passed, ${failed} failed"

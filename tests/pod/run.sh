@@ -7,7 +7,8 @@
 #
 # Needs root and a cgroup2 hierarchy (hybrid hosts too). It installs what it
 # needs (podman, buildah, runc, catatonit, busybox-static, bpftool, curl,
-# python3-yaml) with apt-get, builds the static exporter (reusing target/),
+# python3-yaml, prometheus: tests/pod/lib.sh) with apt-get, builds the static
+# exporter (reusing the cargo target directory),
 # builds two `FROM scratch` images without pulling anything, plays the
 # manifest through a test-only overlay (tests/pod/overlay.py: local image
 # names, imagePullPolicy Never, a hostPort on 127.0.0.1, no `resources`:
@@ -35,79 +36,29 @@
 #
 # Without root it skips, unless CI=true, where it fails.
 #
-# scripts/test.sh runs it as its last step (it passed three times in a row
-# here from a clean state before it was wired in).
+# scripts/test.sh runs it, then tests/pod/node.sh (it passed three times in
+# a row here from a clean state before it was wired in). What the two share
+# (install, build, namespace, play, cleanup) is tests/pod/lib.sh.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$REPO/tests/pod
-TAG=pod-test
+LOG_NAME="pod test"
+TAG="pod-test"
 EXPORTER_IMAGE=localhost/psi-pod-test/psi-exporter:$TAG
 BUSYBOX_IMAGE=localhost/psi-pod-test/busybox:$TAG
 POD=psi-example-pod-0 # a Deployment's pod: <deployment>-pod-0
 APP=$POD-app
 SIDECAR=$POD-psi-exporter
-BIN=$REPO/target/x86_64-unknown-linux-gnu/release/psi-exporter
+# shellcheck source=tests/pod/lib.sh
+. "$HERE/lib.sh"
 
-log() { printf '[pod test %(%T)T] %s\n' -1 "$*"; }
-die() {
-  log "FAILED: $*" >&2
-  exit 1
-}
-
-# --- outside the namespace: install, build, re-execute ----------------------
-if [ "${PSI_POD_INNER:-}" != 1 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    [ "${CI:-}" = true ] && die "needs root (CI=true)"
-    log "skipped: needs root"
-    exit 0
-  fi
-  need=()
-  # podman as shared/CONTAINERS.md installed it (with its recommends), plus
-  # what this script calls; netavark and iptables named, not left to chance.
-  for p in podman buildah runc catatonit netavark aardvark-dns iptables iproute2 \
-    busybox-static bpftool curl file python3 python3-yaml; do
-    dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-  done
-  if [ ${#need[@]} -gt 0 ]; then
-    log "installing ${need[*]}"
-    timeout 300 apt-get update -qq
-    # No kubernetes-client: it conflicts with a kubectl already installed.
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${need[@]}" >/dev/null
-  fi
-  log "building the static exporter"
-  (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' timeout 900 \
-    cargo build --release --locked -p psi-exporter --target x86_64-unknown-linux-gnu)
-  file -L "$BIN" | grep -q 'static' || die "$BIN is not statically linked: $(file -L "$BIN")"
-  # The rest in a private mount namespace, capped so that it cannot hang CI;
-  # the inner script cleans up on TERM too.
-  rc=0
-  PSI_POD_INNER=1 timeout --kill-after=30 600 \
-    unshare --mount --propagation private bash "$HERE/run.sh" "$@" || rc=$?
-  [ $rc = 124 ] && log "FAILED: timed out after 600 s" >&2
-  exit $rc
-fi
+# Outside the namespace: install, build, re-execute; returns only inside.
+pod_outside "${BASH_SOURCE[0]}" "$@"
 
 # --- inside the namespace ---------------------------------------------------
-if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]; then
-  mount -t cgroup2 cgroup2 /sys/fs/cgroup
-fi
-export CONTAINERS_CONF=$HERE/containers.conf
-CG=/sys/fs/cgroup
-WORK=$(mktemp -d /tmp/psi-pod-test.XXXXXX)
+pod_inside
 OVERLAY=$WORK/sidecar.yaml
-
-pm() { timeout 120 podman "$@"; }
-
-# What existed before, so that cleanup removes only what this run made.
-images_before=$(podman images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null || true)
-chains_before=$(iptables-save 2>/dev/null | grep -o '^:NETAVARK[^ ]*' | sort -u || true)
-netns_before=$(ls /run/netns 2>/dev/null || true)
-had_bridge=false
-ip link show podman0 >/dev/null 2>&1 && had_bridge=true
-had_libpod_parent=false
-[ -d $CG/libpod_parent ] && had_libpod_parent=true
-pod_cgroup=
 
 cleanup() {
   local rc=$?
@@ -127,54 +78,10 @@ cleanup() {
   for v in $(timeout 20 podman volume ls -q 2>/dev/null); do
     case $v in psi-example*) timeout 20 podman volume rm -f "$v" >/dev/null 2>&1 ;; esac
   done
-  for img in "$EXPORTER_IMAGE" "$BUSYBOX_IMAGE" $(timeout 20 podman images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep '^localhost/podman-pause:'); do
-    grep -qxF "$img" <<<"$images_before" && [ "$img" != "$EXPORTER_IMAGE" ] && [ "$img" != "$BUSYBOX_IMAGE" ] && continue
-    timeout 60 podman rmi -f "$img" >/dev/null 2>&1
-  done
-  # Cgroups left by podman's cgroupfs manager: the pod's, then libpod_parent.
-  if [ -n "$pod_cgroup" ] && [ -d "$CG$pod_cgroup" ]; then
-    find "$CG$pod_cgroup" -depth -type d -exec rmdir {} + 2>/dev/null
-  fi
-  if ! $had_libpod_parent && [ -d $CG/libpod_parent ]; then
-    find $CG/libpod_parent -depth -type d -exec rmdir {} + 2>/dev/null
-  fi
-  # netavark's iptables chains, bridge and netns files made by this run.
-  local chains
-  chains=$(iptables-save 2>/dev/null | grep -o '^:NETAVARK[^ ]*' | sort -u | sed 's/^://')
-  if [ -n "$chains" ]; then
-    for c in $chains; do
-      grep -qx ":$c" <<<"$chains_before" && continue
-      for t in nat filter; do
-        # Unhook from the built-in chains first, then flush and delete.
-        iptables -t $t -S 2>/dev/null | grep -- "-j $c\b" | grep '^-A' | sed 's/^-A/-D/' |
-          while read -r rule; do eval iptables -t $t "$rule" 2>/dev/null; done
-        iptables -t $t -F "$c" 2>/dev/null
-      done
-    done
-    for c in $chains; do
-      grep -qx ":$c" <<<"$chains_before" && continue
-      for t in nat filter; do iptables -t $t -X "$c" 2>/dev/null; done
-    done
-  fi
-  if ! $had_bridge && ip link show podman0 >/dev/null 2>&1; then
-    ip link del podman0 2>/dev/null
-  fi
-  for f in /run/netns/*; do
-    [ -e "$f" ] || continue
-    n=${f##*/}
-    grep -qxF "$n" <<<"$netns_before" && continue
-    umount "/run/netns/$n" 2>/dev/null
-    rm -f "/run/netns/$n"
-  done
-  rm -rf "$WORK"
+  pod_cleanup_host
   # What is left, said plainly (a leftover fails a passing run).
-  local left=
-  timeout 20 podman pod exists "$POD" 2>/dev/null && left+=" pod"
-  [ -n "$(timeout 20 podman ps -aq 2>/dev/null)" ] && left+=" containers"
-  timeout 20 podman images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -q '^localhost/psi-pod-test/' && left+=" images"
-  [ -n "$pod_cgroup" ] && [ -d "$CG$pod_cgroup" ] && left+=" cgroup:$pod_cgroup"
-  ! $had_libpod_parent && [ -d $CG/libpod_parent ] && left+=" cgroup:/libpod_parent"
-  iptables-save 2>/dev/null | grep -o '^:NETAVARK[^ ]*' | sort -u | grep -vxF -f <(printf '%s\n' "$chains_before") >/dev/null && left+=" iptables"
+  local left
+  left=$(pod_left_behind "$POD")
   if [ -n "$left" ]; then
     log "LEFT BEHIND:$left" >&2
     [ $rc = 0 ] && rc=1
@@ -187,60 +94,26 @@ trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-# The value of the first sample whose name (and leading labels) is $1.
-sample() {
-  awk -v p="$1" 'index($0, p) == 1 { c = substr($0, length(p) + 1, 1); if (c == " " || c == "{" || c == "," || c == "}") { print $NF; exit } }'
-}
-get() { curl -sS --max-time 3 "http://127.0.0.1:$PORT$1"; }
-# `some total` (µs) of a cgroup's pressure file.
-some_total() { awk '/^some/ { sub("total=", "", $5); print $5 }' "$1"; }
-# The host pid, and the cgroup (under $CG), of a container's main process.
-host_pid() { pm inspect "$1" --format '{{.State.Pid}}'; }
-cgroup_of() { sed -n 's/^0:://p' "/proc/$1/cgroup"; }
 # A pid as seen inside the pod's pid namespace.
 ns_pid() { awk '/^NSpid:/ { print $NF }' "/proc/$1/status"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 # --- images -----------------------------------------------------------------
 log "building the images (FROM scratch, nothing pulled)"
-mkdir -p "$WORK/exporter" "$WORK/busybox/rootfs/bin" "$WORK/busybox/rootfs/tmp"
-cp "$BIN" "$WORK/exporter/psi-exporter"
-pm build -q --pull=never -f "$REPO/deploy/Dockerfile.scratch" -t "$EXPORTER_IMAGE" "$WORK/exporter" >/dev/null
-cp /bin/busybox "$WORK/busybox/rootfs/bin/busybox"
-for a in $(/bin/busybox --list); do
-  [ "$a" = busybox ] || ln -s busybox "$WORK/busybox/rootfs/bin/$a"
-done
-pm build -q --pull=never -f "$HERE/Containerfile.busybox" -t "$BUSYBOX_IMAGE" "$WORK/busybox" >/dev/null
+pod_build_exporter_image "$EXPORTER_IMAGE"
+pod_build_busybox_image "$BUSYBOX_IMAGE"
 image_bytes=$(pm image inspect "$EXPORTER_IMAGE" --format '{{.Size}}')
 log "exporter image: $image_bytes bytes"
 [ "$image_bytes" -lt 10000000 ] || die "the exporter image is $image_bytes bytes, not under 10 MB"
 
 # --- play the manifest ------------------------------------------------------
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 python3 "$HERE/overlay.py" "$REPO/deploy/sidecar.yaml" "$OVERLAY" "$PORT" "$BUSYBOX_IMAGE" "$EXPORTER_IMAGE"
 log "podman kube play --start=false (hostPort 127.0.0.1:$PORT)"
-pm kube play --start=false "$OVERLAY" >/dev/null
-pod_cgroup=$(pm pod inspect "$POD" --format '{{.CgroupPath}}')
-if [ -z "$pod_cgroup" ] || [ ! -d "$CG$pod_cgroup" ]; then die "no pod cgroup at $CG$pod_cgroup"; fi
-# podman's device filter on the pod cgroup stops runc from opening /dev/null.
-detached=0
-for id in $(bpftool cgroup show "$CG$pod_cgroup" 2>/dev/null | awk '$2 ~ /device/ { print $1 }'); do
-  bpftool cgroup detach "$CG$pod_cgroup" device id "$id"
-  detached=$((detached + 1))
-done
-log "pod cgroup $pod_cgroup: detached $detached device program(s)"
-pm pod start "$POD" >/dev/null
+pod_play "$OVERLAY" "$POD"
 started=$(now)
 
 # --- /health and /metrics ---------------------------------------------------
-status=
-for _ in $(seq 150); do
-  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$PORT/health" || true)
-  [ "$status" = 200 ] && break
-  sleep 0.2
-done
-[ "$status" = 200 ] || die "/health answered '$status' within 30 s"
+wait_200 "$PORT" /health
 log "/health 200 after $(since "$started") s: $(get /health)"
 
 app_pid=$(host_pid "$APP")
