@@ -137,7 +137,7 @@ struct Cgroup {
 }
 
 /// What one rescan found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rescan {
     /// Cgroups exported.
     pub cgroups: usize,
@@ -147,6 +147,9 @@ pub struct Rescan {
     pub removed: usize,
     /// Sandbox containers left out.
     pub sandboxes: usize,
+    /// Log directories that are there but could not be listed: their names
+    /// are missing.
+    pub unreadable_logs: Vec<PathBuf>,
 }
 
 /// Every selected cgroup of a node. See the [module docs](self).
@@ -220,6 +223,7 @@ impl Node {
             ),
         };
         let found = self.select(&names);
+        let unreadable_logs = names.unreadable().to_vec();
         let mut old: HashMap<String, Cgroup> = self
             .cgroups
             .drain(..)
@@ -255,6 +259,7 @@ impl Node {
         stats.removed = old.len();
         stats.cgroups = self.cgroups.len();
         stats.sandboxes = found.sandboxes;
+        stats.unreadable_logs = unreadable_logs;
         stats
     }
 

@@ -36,7 +36,14 @@ impl NodeSource {
             .last_rescan
             .is_none_or(|t| t.elapsed() >= self.rescan_interval);
         if due {
-            self.last = self.node.rescan();
+            let rescan = self.node.rescan();
+            // Said once, when it starts: names missing for want of access.
+            if rescan.unreadable_logs != self.last.unreadable_logs {
+                for dir in &rescan.unreadable_logs {
+                    tracing::warn!(dir = %dir.display(), "cannot list the kubelet's log directory: pods and containers are exported without their names (give the exporter read access to it)");
+                }
+            }
+            self.last = rescan;
             self.last_rescan = Some(Instant::now());
             self.rescans += 1;
             if self.last.added > 0 || self.last.removed > 0 {

@@ -28,7 +28,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A pod's names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub struct Names {
     pods: HashMap<String, PodName>,
     /// By container ID.
     containers: HashMap<String, ContainerName>,
+    /// The directories that are there but could not be listed.
+    unreadable: Vec<PathBuf>,
 }
 
 impl Names {
@@ -68,6 +70,11 @@ impl Names {
     /// the pressure is read without them.
     pub fn read(pod_logs: &Path, container_logs: &Path) -> Names {
         let mut names = Names::default();
+        for dir in [pod_logs, container_logs] {
+            if dir.exists() && std::fs::read_dir(dir).is_err() {
+                names.unreadable.push(dir.to_owned());
+            }
+        }
         for name in entry_names(pod_logs, true) {
             if let Some((uid, mut pod)) = parse_pod_dir(&name) {
                 pod.containers = entry_names(&pod_logs.join(&name), true)
@@ -94,6 +101,12 @@ impl Names {
     /// The names of the container with this ID.
     pub fn container(&self, id: &str) -> Option<&ContainerName> {
         self.containers.get(id)
+    }
+
+    /// The log directories that exist but could not be listed (permission
+    /// denied, say): their names are missing, which the caller should say.
+    pub fn unreadable(&self) -> &[PathBuf] {
+        &self.unreadable
     }
 
     /// True when no name was read.
@@ -270,6 +283,14 @@ mod tests {
             Some("nginx")
         );
         assert_eq!(names.containers.len(), 1, "a directory is no log link");
-        assert!(Names::read(Path::new("/nonexistent"), Path::new("/nonexistent")).is_empty());
+        let none = Names::read(Path::new("/nonexistent"), Path::new("/nonexistent"));
+        assert!(none.is_empty());
+        assert!(none.unreadable().is_empty(), "a missing directory is no problem");
+        // There but not listable (as root, a file in its place is how to
+        // make one): said, so that the caller can say why names are missing.
+        let file = pods.path().join(format!("shop_web_{UID}/nginx/0.log"));
+        std::fs::write(&file, "").expect("write");
+        let odd = Names::read(&file, containers.path());
+        assert_eq!(odd.unreadable(), [file]);
     }
 }
