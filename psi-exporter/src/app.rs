@@ -15,11 +15,10 @@ use crate::triggers::Triggers;
 /// What the exporter exports.
 #[derive(Debug)]
 pub enum Source {
-    /// One target, the Go sidecar's drop-in (its kept-open buffers make it
-    /// the larger).
+    /// One target, the Go sidecar's drop-in.
     Sidecar(Box<Tracker>),
     /// Every selected cgroup of a node.
-    Node(NodeSource),
+    Node(Box<NodeSource>),
 }
 
 /// Failed reads, by resource and by [`Reason`] (at [`Reason::index`]).

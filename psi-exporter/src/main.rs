@@ -202,7 +202,7 @@ fn node(cli: &Cli) -> anyhow::Result<Source> {
     let mut source = NodeSource::new(node, cli.rescan_interval);
     let found = source.node().len();
     tracing::info!(mount = %mount.display(), cgroups = found, "exporting the node's cgroups");
-    Ok(Source::Node(source))
+    Ok(Source::Node(Box::new(source)))
 }
 
 /// Raises the soft limit on open files to the hard one (a node has more

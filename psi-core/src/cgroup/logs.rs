@@ -285,7 +285,10 @@ mod tests {
         assert_eq!(names.containers.len(), 1, "a directory is no log link");
         let none = Names::read(Path::new("/nonexistent"), Path::new("/nonexistent"));
         assert!(none.is_empty());
-        assert!(none.unreadable().is_empty(), "a missing directory is no problem");
+        assert!(
+            none.unreadable().is_empty(),
+            "a missing directory is no problem"
+        );
         // There but not listable (as root, a file in its place is how to
         // make one): said, so that the caller can say why names are missing.
         let file = pods.path().join(format!("shop_web_{UID}/nginx/0.log"));
