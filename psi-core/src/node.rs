@@ -305,17 +305,17 @@ impl Node {
         }
         // A pod's container cgroup with no log entry while another of the
         // pod's containers has one is its sandbox (pause).
-        let named_pods: Vec<&str> = candidates
+        let named_pods: std::collections::HashSet<String> = candidates
             .iter()
             .filter_map(|c| {
                 let id = c.identity.as_ref()?;
                 let cid = id.container_id.as_deref()?;
                 names.container(cid)?;
-                id.pod_uid.as_deref()
+                id.pod_uid.clone()
             })
             .collect();
         let mut found = Found::default();
-        for c in &candidates {
+        for c in candidates {
             let sandbox = c.identity.as_ref().is_some_and(|id| {
                 id.level == Level::Container
                     && id
@@ -325,16 +325,16 @@ impl Node {
                     && id
                         .pod_uid
                         .as_deref()
-                        .is_some_and(|uid| named_pods.contains(&uid))
+                        .is_some_and(|uid| named_pods.contains(uid))
             });
             if sandbox && !config.keep_sandbox && !config.levels.contains(Levels::ALL) {
                 found.sandboxes += 1;
                 continue;
             }
             found.selected.push(Selected {
-                labels: labels(c, names),
-                dir: c.dir.clone(),
-                name: c.name.clone(),
+                labels: labels(&c, names),
+                dir: c.dir,
+                name: c.name,
                 id: c.id,
                 kind: c.kind,
             });

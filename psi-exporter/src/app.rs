@@ -1,5 +1,6 @@
 //! The exporter's state and what each endpoint answers, without any HTTP.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -24,14 +25,61 @@ pub enum Source {
 /// Failed reads, by resource and by [`Reason`] (at [`Reason::index`]).
 type ErrorCounts = PerResource<[u64; Reason::ALL.len()]>;
 
-/// Everything the endpoints need: the target, the counters, a reused buffer.
+/// The `/metrics` bodies, reused: hyper is handed each one as it is, and it
+/// comes back here when hyper drops it. A node's body is megabytes; a fresh
+/// one a scrape would be allocated and given back to the system every time
+/// (or, once the allocator has raised its mmap threshold, kept twice).
+#[derive(Debug, Clone, Default)]
+struct Bodies(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// A body on its way out, returned to its [`Bodies`] when dropped.
+struct Lent {
+    body: Vec<u8>,
+    home: Bodies,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let mut body = std::mem::take(&mut self.body);
+        body.clear();
+        let mut free = self.home.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two at most: one being written, one being sent.
+        if free.len() < 2 {
+            free.push(body);
+        }
+    }
+}
+
+impl Bodies {
+    /// An empty buffer, one given back if there is one.
+    fn take(&self) -> Vec<u8> {
+        let mut free = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        free.pop().unwrap_or_else(|| Vec::with_capacity(16 * 1024))
+    }
+
+    /// `body` as the bytes hyper sends, to come back here afterwards.
+    fn send(&self, body: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Lent {
+            body,
+            home: self.clone(),
+        })
+    }
+}
+
+/// Everything the endpoints need: the target, the counters, reused buffers.
 #[derive(Debug)]
 pub struct App {
     source: Source,
     families: Families,
     read_errors: ErrorCounts,
     scrapes: u64,
-    buf: Vec<u8>,
+    bodies: Bodies,
     triggers: Triggers,
 }
 
@@ -43,7 +91,7 @@ impl App {
             families,
             read_errors: ErrorCounts::default(),
             scrapes: 0,
-            buf: Vec::with_capacity(16 * 1024),
+            bodies: Bodies::default(),
             triggers,
         };
         app.follow_target();
@@ -87,7 +135,7 @@ impl App {
     pub fn metrics(&mut self) -> Bytes {
         let start = Instant::now();
         self.scrapes += 1;
-        let mut buf = std::mem::take(&mut self.buf);
+        let mut buf = self.bodies.take();
         let mut enc = Encoder::new(&mut buf);
         if let Source::Node(source) = &mut self.source {
             source.node().read_counting(&mut self.read_errors);
@@ -120,10 +168,7 @@ impl App {
             &[],
             Value::Float(took),
         );
-        // The body is handed to hyper as it is; the next scrape starts from a
-        // buffer of the same size, so it grows at most once.
-        self.buf = Vec::with_capacity(buf.len().next_power_of_two());
-        Bytes::from(buf)
+        self.bodies.send(buf)
     }
 
     /// The sidecar's own families: whether the target is up, what it is,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::Reading;
 use super::error::ReadError;
-use super::open::{BUF_LEN, is_ended, open, parse_pressure, read_error, retry, whole_lines};
+use super::open::{BUF_LEN, is_ended, open, read_error, retry, whole_lines};
 use crate::cgroup::Kind;
 use crate::cpu_stat::CpuStat;
 use crate::{PerResource, Pressure, Resource};
@@ -19,24 +19,52 @@ use crate::{PerResource, Pressure, Resource};
 const UNSUPPORTED_RECHECK: Duration = Duration::from_secs(60);
 
 /// A file kept open and re-read with `pread` at offset 0, reopened once on
-/// `ENODEV` and on the read after a failure.
+/// `ENODEV` and on the read after a failure. It reads into the caller's
+/// buffer (on the stack): a node keeps thousands of these.
 #[derive(Debug)]
 struct KeptFile {
-    path: Arc<Path>,
+    path: FilePath,
     file: Option<File>,
-    buf: [u8; BUF_LEN],
     /// When the file was last found unsupported: that is the kernel's to
     /// change, not the cgroup's, so it is only checked again after
     /// [`UNSUPPORTED_RECHECK`] rather than costing an `open` every read.
     unsupported_at: Option<Instant>,
 }
 
+/// Where a kept file is: a path of its own, or a name in a directory that
+/// the four files of a [`PressureSet`] share. A node has thousands of
+/// cgroups: the whole path is made only when a file is opened, or when an
+/// error needs it (and then kept, for the error a file gives at every
+/// read).
+#[derive(Debug)]
+enum FilePath {
+    Own(Arc<Path>),
+    InDir {
+        dir: Arc<Path>,
+        name: &'static str,
+        whole: std::sync::OnceLock<Arc<Path>>,
+    },
+}
+
+impl FilePath {
+    /// The whole path, shared.
+    fn whole(&self) -> &Arc<Path> {
+        match self {
+            FilePath::Own(path) => path,
+            FilePath::InDir { dir, name, whole } => whole.get_or_init(|| dir.join(name).into()),
+        }
+    }
+}
+
 impl KeptFile {
     fn new(path: PathBuf) -> Self {
+        Self::at(FilePath::Own(path.into()))
+    }
+
+    fn at(path: FilePath) -> Self {
         KeptFile {
-            path: path.into(),
+            path,
             file: None,
-            buf: [0; BUF_LEN],
             unsupported_at: None,
         }
     }
@@ -48,10 +76,15 @@ impl KeptFile {
             .is_some_and(|t| t.elapsed() < UNSUPPORTED_RECHECK)
         {
             return Err(ReadError::Unsupported {
-                path: self.path.clone(),
+                path: self.path.whole().clone(),
             });
         }
-        match open(&self.path) {
+        let opened = match &self.path {
+            FilePath::Own(path) => open(path),
+            // Made for the open, and dropped after it.
+            FilePath::InDir { dir, name, .. } => open(&dir.join(name)),
+        };
+        match opened {
             Ok(file) => {
                 self.unsupported_at = None;
                 self.file = Some(file);
@@ -66,32 +99,31 @@ impl KeptFile {
         }
     }
 
-    fn pread(&mut self) -> io::Result<usize> {
-        let (file, buf) = (&self.file, &mut self.buf);
-        match file {
+    fn pread(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.file {
             Some(file) => retry(|| file.read_at(buf, 0)),
             None => Err(io::ErrorKind::NotFound.into()),
         }
     }
 
-    /// Reads afresh, returning how many bytes of `buf` hold whole lines.
-    fn read(&mut self) -> Result<usize, ReadError> {
+    /// Reads afresh into `buf`, returning the whole lines read.
+    fn read<'b>(&mut self, buf: &'b mut [u8; BUF_LEN]) -> Result<&'b [u8], ReadError> {
         let fresh = self.file.is_none();
         if fresh {
             self.reopen()?;
         }
-        let mut result = self.pread();
+        let mut result = self.pread(buf);
         // A kept-open file reads ENODEV once its cgroup is removed or its PSI
         // was switched off; only a fresh open tells which.
         if !fresh && matches!(&result, Err(e) if is_ended(e)) {
             self.reopen()?;
-            result = self.pread();
+            result = self.pread(buf);
         }
         match result {
-            Ok(n) => Ok(whole_lines(&self.buf, n).len()),
+            Ok(n) => Ok(whole_lines(buf, n)),
             Err(e) => {
                 self.file = None;
-                Err(read_error(&self.path, e))
+                Err(read_error(self.path.whole(), e))
             }
         }
     }
@@ -125,7 +157,7 @@ impl PressureFile {
 
     /// The path this reads.
     pub fn path(&self) -> &Path {
-        &self.0.path
+        self.0.path.whole()
     }
 
     /// True while a file descriptor is held.
@@ -135,8 +167,13 @@ impl PressureFile {
 
     /// Reads the file afresh.
     pub fn read(&mut self) -> Result<Pressure, ReadError> {
-        let n = self.0.read()?;
-        parse_pressure(&self.0.path, self.0.buf.get(..n).unwrap_or_default())
+        let mut buf = [0u8; BUF_LEN];
+        let data = self.0.read(&mut buf)?;
+        // The path is made only for an error.
+        crate::parse(data).map_err(|source| ReadError::Parse {
+            path: self.0.path.whole().clone(),
+            source,
+        })
     }
 
     /// Reads the file afresh and closes it: open, read, close, for a file
@@ -161,10 +198,8 @@ impl CpuStatFile {
 
     /// Reads the file afresh.
     pub fn read(&mut self) -> Result<CpuStat, ReadError> {
-        let n = self.0.read()?;
-        Ok(crate::cpu_stat::parse(
-            self.0.buf.get(..n).unwrap_or_default(),
-        ))
+        let mut buf = [0u8; BUF_LEN];
+        Ok(crate::cpu_stat::parse(self.0.read(&mut buf)?))
     }
 }
 
@@ -208,7 +243,16 @@ impl PressureSet {
     pub fn new(dir: impl Into<PathBuf>, kind: Kind) -> Self {
         let dir = dir.into();
         PressureSet {
-            files: PerResource::from_fn(|r| PressureFile::new(dir.join(kind.file_name(r)))),
+            files: {
+                let shared: Arc<Path> = Arc::from(dir.as_path());
+                PerResource::from_fn(|r| {
+                    PressureFile(KeptFile::at(FilePath::InDir {
+                        dir: shared.clone(),
+                        name: kind.file_name(r),
+                        whole: std::sync::OnceLock::new(),
+                    }))
+                })
+            },
             dir,
             kind,
             keep_open: true,
