@@ -34,7 +34,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::cgroup::kube::{Identity, Level};
@@ -267,7 +266,23 @@ impl Node {
     fn select(&self, names: &Names) -> Found {
         let config = &self.config;
         let mut candidates = Vec::new();
-        for entry in cgroup::walk(&config.mount, config.max_depth) {
+        // Every directory below the mount is a cgroup of the mount's own
+        // kind: looked at once, not once a cgroup.
+        let mount_kind = Kind::of(&config.mount).ok();
+        let below = if crate::fs::fs_type(&config.mount) == Some(crate::fs::CGROUP2_SUPER_MAGIC) {
+            Kind::Cgroup
+        } else {
+            Kind::Copy
+        };
+        // Below a container is what it makes inside its own cgroup: walked
+        // only for `all`.
+        let all = config.levels.contains(Levels::ALL);
+        let descend = |dir: &Path| {
+            all || cgroup::relative(&config.mount, dir)
+                .and_then(|name| Identity::from_path(Path::new(&name)))
+                .is_none_or(|id| id.level != Level::Container)
+        };
+        for entry in cgroup::walk_where(&config.mount, config.max_depth, descend) {
             let Some(name) = cgroup::relative(&config.mount, &entry.path) else {
                 continue;
             };
@@ -288,17 +303,17 @@ impl Node {
             if !(self.filter)(&name) {
                 continue;
             }
-            let Ok(meta) = std::fs::metadata(&entry.path) else {
-                continue;
-            };
-            let kind = match Kind::of(&entry.path) {
-                Ok(kind) => kind,
-                Err(_) => continue,
+            let kind = match (entry.depth, mount_kind) {
+                (0, Some(kind)) => kind,
+                // A mount point with no pressure files of its own (a tree
+                // of saved copies): only what is below it.
+                (0, None) => continue,
+                _ => below,
             };
             candidates.push(Candidate {
                 dir: entry.path,
                 name,
-                id: (meta.dev(), meta.ino()),
+                id: entry.id,
                 kind,
                 identity,
             });

@@ -4,7 +4,9 @@
 //! The kubelet names its log directories `/var/log/pods/<namespace>_<pod>_<pod-uid>/<container>/`
 //! and its symlinks `/var/log/containers/<pod>_<namespace>_<container>-<container-id>.log`,
 //! the names fluent-bit and promtail rely on. [`Names::read`] reads those
-//! entries' names, never a file's contents, and never follows a symlink.
+//! entries' names (the two directories' own entries: pods from the first,
+//! containers from the second), never a file's contents, and never follows
+//! a symlink.
 //!
 //! The names are untrusted: an entry that does not have the kubelet's exact
 //! shape (a DNS label for the namespace and the container, a DNS subdomain
@@ -37,8 +39,6 @@ pub struct PodName {
     pub namespace: String,
     /// Its name.
     pub pod: String,
-    /// The names of its containers that have a log directory.
-    pub containers: Vec<String>,
 }
 
 /// A container's names.
@@ -76,12 +76,9 @@ impl Names {
             }
         }
         for name in entry_names(pod_logs, true) {
-            if let Some((uid, mut pod)) = parse_pod_dir(&name) {
-                pod.containers = entry_names(&pod_logs.join(&name), true)
-                    .into_iter()
-                    .filter(|c| is_dns_label(c))
-                    .collect();
-                pod.containers.sort_unstable();
+            // The pod's own directory is not listed: a node has thousands,
+            // and container names come from the container links.
+            if let Some((uid, pod)) = parse_pod_dir(&name) {
                 names.pods.insert(uid.to_owned(), pod);
             }
         }
@@ -143,7 +140,6 @@ fn parse_pod_dir(name: &str) -> Option<(&str, PodName)> {
             PodName {
                 namespace: namespace.to_owned(),
                 pod: pod.to_owned(),
-                containers: Vec::new(),
             },
         )
     })
@@ -276,7 +272,7 @@ mod tests {
         .expect("mkdir");
         let names = Names::read(pods.path(), containers.path());
         let pod = names.pod(UID).expect("named");
-        assert_eq!(pod.containers, ["nginx", "sidecar"]);
+        assert_eq!((pod.namespace.as_str(), pod.pod.as_str()), ("shop", "web"));
         assert_eq!(names.pod(&format!("{UID}0")), None);
         assert_eq!(
             names.container(&id()).map(|c| c.container.as_str()),

@@ -28,7 +28,7 @@ use std::path::{Component, Path};
 pub use kind::{DirError, Kind};
 pub(crate) use mount::read_kernel_file;
 pub use mount::{Mount, MountError, find_mount, mount_in, parse_mountinfo};
-pub use walk::{Entry, walk};
+pub use walk::{Entry, walk, walk_where};
 
 /// The cgroup of directory `dir` under the mount point `mount`, as the kernel
 /// writes cgroups in `/proc/<pid>/cgroup`: `/` for the mount point itself,

@@ -12,6 +12,8 @@ pub struct Entry {
     pub path: PathBuf,
     /// How far below the walk's root it is: 0 for the root itself.
     pub depth: usize,
+    /// Its device and inode.
+    pub id: (u64, u64),
 }
 
 /// Every directory from `root` down to `max_depth` levels below it (0: the
@@ -32,6 +34,13 @@ pub struct Entry {
 /// }
 /// ```
 pub fn walk(root: &Path, max_depth: usize) -> Vec<Entry> {
+    walk_where(root, max_depth, |_| true)
+}
+
+/// [`walk`], going below a directory only when `descend` says so (a node
+/// mode with no use for what a container makes inside its cgroup). The
+/// directory itself is listed either way.
+pub fn walk_where(root: &Path, max_depth: usize, descend: impl Fn(&Path) -> bool) -> Vec<Entry> {
     let mut out = Vec::new();
     let Ok(meta) = std::fs::metadata(root) else {
         return out;
@@ -39,16 +48,18 @@ pub fn walk(root: &Path, max_depth: usize) -> Vec<Entry> {
     if !meta.is_dir() {
         return out;
     }
-    let mut seen = HashSet::from([(meta.dev(), meta.ino())]);
+    let root_id = (meta.dev(), meta.ino());
+    let mut seen = HashSet::from([root_id]);
     // Depth first, children pushed in reverse so that they pop in name
     // order: entries come out in path order.
-    let mut stack = vec![(root.to_owned(), 0)];
-    while let Some((dir, depth)) = stack.pop() {
-        let below = depth < max_depth;
+    let mut stack = vec![(root.to_owned(), 0, root_id)];
+    while let Some((dir, depth, id)) = stack.pop() {
+        let below = depth < max_depth && descend(&dir);
         let listing = below.then(|| std::fs::read_dir(&dir));
         out.push(Entry {
             path: dir.clone(),
             depth,
+            id,
         });
         let Some(Ok(entries)) = listing else {
             continue;
@@ -64,12 +75,12 @@ pub fn walk(root: &Path, max_depth: usize) -> Vec<Entry> {
             })
             .collect();
         children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let fresh: Vec<PathBuf> = children
+        let fresh: Vec<(PathBuf, (u64, u64))> = children
             .into_iter()
             .filter(|(_, id)| seen.insert(*id))
-            .map(|(name, _)| dir.join(name))
+            .map(|(name, id)| (dir.join(name), id))
             .collect();
-        stack.extend(fresh.into_iter().rev().map(|p| (p, depth + 1)));
+        stack.extend(fresh.into_iter().rev().map(|(p, id)| (p, depth + 1, id)));
     }
     out
 }
