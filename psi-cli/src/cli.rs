@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use psi_core::cgroup::logs::{CONTAINER_LOGS, POD_LOGS};
 
 /// Read, watch, rank, check and wait on Linux pressure stall information (PSI).
 ///
@@ -261,22 +262,12 @@ pub struct TopArgs {
 
     /// The kubelet's pod log directory, whose entries name pods
     /// (`<namespace>_<pod>_<uid>`); used when present.
-    #[arg(
-        long,
-        env = "PSI_POD_LOGS_DIR",
-        default_value = "/var/log/pods",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "PSI_POD_LOGS_DIR", default_value = POD_LOGS, value_name = "DIR")]
     pub pod_logs_dir: PathBuf,
 
     /// The kubelet's container log directory, whose symlinks name containers
     /// (`<pod>_<namespace>_<container>-<id>.log`); used when present.
-    #[arg(
-        long,
-        env = "PSI_CONTAINER_LOGS_DIR",
-        default_value = "/var/log/containers",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "PSI_CONTAINER_LOGS_DIR", default_value = CONTAINER_LOGS, value_name = "DIR")]
     pub container_logs_dir: PathBuf,
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use psi_core::cgroup::logs::{CONTAINER_LOGS, POD_LOGS};
 use psi_core::node::Levels;
 use psi_core::trigger::Trigger;
 
@@ -140,23 +141,13 @@ pub struct Cli {
 
     /// Node mode: the kubelet's pod log directory, whose entries
     /// (`<namespace>_<pod>_<uid>/<container>/`) name pods; used when present.
-    #[arg(
-        long,
-        env = "PSI_POD_LOGS_DIR",
-        default_value = "/var/log/pods",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "PSI_POD_LOGS_DIR", default_value = POD_LOGS, value_name = "DIR")]
     pub pod_logs_dir: PathBuf,
 
     /// Node mode: the kubelet's container log directory, whose symlinks
     /// (`<pod>_<namespace>_<container>-<id>.log`) name containers; used when
     /// present.
-    #[arg(
-        long,
-        env = "PSI_CONTAINER_LOGS_DIR",
-        default_value = "/var/log/containers",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "PSI_CONTAINER_LOGS_DIR", default_value = CONTAINER_LOGS, value_name = "DIR")]
     pub container_logs_dir: PathBuf,
 
     /// Node mode: keep each pod's sandbox (pause) container at

@@ -65,35 +65,50 @@ impl NodeSource {
         &self.node.config().mount
     }
 
-    /// This mode's own families: cgroups, open files, walks.
+    /// This mode's own families: cgroups, open files, walks, sandboxes.
     pub fn write_own(&self, enc: &mut Encoder<'_>) {
-        enc.header(psi_core::header!(
-            "psi_node_cgroups",
-            gauge,
-            "Cgroups exported at this scrape (the selected levels, less those gone)"
-        ));
-        let n = self.node.len() as u64;
-        enc.sample("psi_node_cgroups", &[], &[], Value::Int(n));
-        enc.header(psi_core::header!(
-            "psi_node_open_files",
-            gauge,
-            "Pressure files kept open between scrapes (the rest are opened, read and closed)"
-        ));
-        let open = self.node.open_files() as u64;
-        enc.sample("psi_node_open_files", &[], &[], Value::Int(open));
-        enc.header(psi_core::header!(
-            "psi_node_rescans_total",
-            counter,
-            "Walks of the cgroup tree, which find new cgroups and names"
-        ));
-        enc.sample("psi_node_rescans_total", &[], &[], Value::Int(self.rescans));
-        enc.header(psi_core::header!(
-            "psi_node_sandboxes",
-            gauge,
-            "Pod sandbox (pause) cgroups left out at the last walk"
-        ));
-        let sandboxes = self.last.sandboxes as u64;
-        enc.sample("psi_node_sandboxes", &[], &[], Value::Int(sandboxes));
+        let families: [(&str, &'static str, u64); 4] = [
+            (
+                "psi_node_cgroups",
+                psi_core::header!(
+                    "psi_node_cgroups",
+                    gauge,
+                    "Cgroups exported at this scrape (the selected levels, less those gone)"
+                ),
+                self.node.len() as u64,
+            ),
+            (
+                "psi_node_open_files",
+                psi_core::header!(
+                    "psi_node_open_files",
+                    gauge,
+                    "Pressure files kept open between scrapes (the rest are opened, read and closed)"
+                ),
+                self.node.open_files() as u64,
+            ),
+            (
+                "psi_node_rescans_total",
+                psi_core::header!(
+                    "psi_node_rescans_total",
+                    counter,
+                    "Walks of the cgroup tree, which find new cgroups and names"
+                ),
+                self.rescans,
+            ),
+            (
+                "psi_node_sandboxes",
+                psi_core::header!(
+                    "psi_node_sandboxes",
+                    gauge,
+                    "Pod sandbox (pause) cgroups left out at the last walk"
+                ),
+                self.last.sandboxes as u64,
+            ),
+        ];
+        for (name, header, value) in families {
+            enc.header(header);
+            enc.sample(name, &[], &[], Value::Int(value));
+        }
     }
 
     /// The `/psi` members of this mode: the mount and the cgroups exported.

@@ -101,37 +101,34 @@ fn labels_levels_and_values_on_a_kubelet_tree() {
     );
     assert!(!body.contains(&cid('b')), "the sandbox is left out");
     assert_eq!(sample(&body, "psi_node_sandboxes"), Some(1.0));
-    let line = series(&body, "psi_cpu_waiting_seconds_total", &nginx).expect("nginx");
-    assert!(
-        line.contains(&format!(
-            "namespace=\"shop\",pod=\"web\",container=\"nginx\",qos=\"burstable\",pod_uid=\"{UID_A}\",container_id=\"{}\"}}",
-            cid('a')
-        )),
-        "{line}"
-    );
-    let worker = series(
-        &body,
-        "psi_cpu_waiting_seconds_total",
-        &format!("kubepods/besteffort/pod{UID_C}/crio-{}", cid('d')),
-    )
-    .expect("worker");
-    assert!(
-        worker.contains(&format!(
-            "container=\"worker\",qos=\"besteffort\",pod_uid=\"{UID_C}\",container_id=\"{}\"",
-            cid('d')
-        )),
-        "{worker}"
-    );
-    let docker = series(
-        &body,
-        "psi_cpu_waiting_seconds_total",
-        &format!("system.slice/docker-{}.scope", cid('e')),
-    )
-    .expect("docker");
-    assert!(
-        docker.ends_with(&format!("container_id=\"{}\"}} 0", cid('e'))),
-        "{docker}"
-    );
+    // Each cgroup's labels, after its `cgroup`, exactly.
+    for (rel, labels) in [
+        (
+            nginx.clone(),
+            format!(
+                "namespace=\"shop\",pod=\"web\",container=\"nginx\",qos=\"burstable\",pod_uid=\"{UID_A}\",container_id=\"{}\"}}",
+                cid('a')
+            ),
+        ),
+        (
+            format!("kubepods/besteffort/pod{UID_C}/crio-{}", cid('d')),
+            format!(
+                "namespace=\"batch\",pod=\"job\",container=\"worker\",qos=\"besteffort\",pod_uid=\"{UID_C}\",container_id=\"{}\"}}",
+                cid('d')
+            ),
+        ),
+        (
+            format!("system.slice/docker-{}.scope", cid('e')),
+            format!("container_id=\"{}\"}} 0", cid('e')),
+        ),
+    ] {
+        let line = series(&body, "psi_cpu_waiting_seconds_total", &rel).expect("a series");
+        let after = line.split_once("\",").map_or("", |(_, rest)| rest);
+        assert!(
+            after.starts_with(&labels) || line.ends_with(&labels),
+            "{line}"
+        );
+    }
     assert!(body.contains("psi_cpu_waiting_ratio{cgroup="), "--averages");
 
     // The stressed container rises; each value is its own file, read just

@@ -10,15 +10,15 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use psi_testkit::cgroup;
 use psi_testkit::ci::tool;
-use psi_testkit::http::{self, free_port, promtool_check};
+use psi_testkit::http::{free_port, promtool_check};
 use psi_testkit::process::eventually;
 use support::kubelet::{Tree, cid};
+use support::start_prometheus;
 
 /// The exporter's threshold for compressing a body (`http::GZIP_MIN`).
 const GZIP_MIN: usize = 32 * 1024;
@@ -37,17 +37,8 @@ impl Sample {
 
 /// Runs an instant query; `None` until Prometheus answers.
 fn query(port: u16, promql: &str) -> Option<Vec<Sample>> {
-    let encoded: String = promql
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let r = http::get(port, &format!("/api/v1/query?query={encoded}")).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&r.body).ok()?;
-    assert_eq!(json["status"], "success", "{promql}: {}", r.body);
-    let samples = json["data"]["result"].as_array()?.iter().map(|s| Sample {
+    let result = support::query(port, promql)?;
+    let samples = result.iter().map(|s| Sample {
         labels: s["metric"].clone(),
         value: s["value"][1]
             .as_str()
@@ -157,10 +148,10 @@ fn prometheus_scrapes_node_mode_gzipped_and_the_shipped_rules_name_the_busy_pod(
     let dir = tempfile::tempdir().expect("tempdir");
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/rules/psi.rules.yml");
     assert!(rules.is_file(), "{}", rules.display());
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let (_prometheus, prom_port) = start_prometheus(
+        &prometheus,
+        dir.path(),
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
              rule_files:\n  - {}\n\
              scrape_configs:\n  \
@@ -169,20 +160,7 @@ fn prometheus_scrapes_node_mode_gzipped_and_the_shipped_rules_name_the_busy_pod(
              - job_name: recorder\n    static_configs:\n      - targets: ['127.0.0.1:{recorder}']\n",
             rules.display()
         ),
-    )
-    .expect("write config");
-    let prom_port = free_port().expect("port");
-    let mut command = Command::new(prometheus);
-    command
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _prometheus = http::serve(&mut command, prom_port, Duration::from_secs(30));
+    );
 
     let up = eventually(Duration::from_secs(30), || {
         let up = query(prom_port, "up{job=\"psi-exporter-node\"}")?;

@@ -5,28 +5,18 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use psi_testkit::cgroup::{self};
 use psi_testkit::ci::tool;
-use psi_testkit::http::{self, free_port};
+use psi_testkit::http::free_port;
 use psi_testkit::process::eventually;
-use support::{Pod, wait_for_target};
+use support::{Pod, start_prometheus, wait_for_target};
 
 /// Runs an instant query and returns the first result's value.
 fn query(port: u16, promql: &str) -> Option<f64> {
-    let encoded: String = promql
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let r = http::get(port, &format!("/api/v1/query?query={encoded}")).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&r.body).ok()?;
-    assert_eq!(json["status"], "success", "{promql}: {}", r.body);
-    json["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    let result = support::query(port, promql)?;
+    result.first()?["value"][1].as_str()?.parse().ok()
 }
 
 #[test]
@@ -41,27 +31,14 @@ fn prometheus_sees_the_monitored_cgroup_stall_rate_rise() {
     wait_for_target(port, pod.pid());
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let (_prometheus, prom_port) = start_prometheus(
+        &prometheus,
+        dir.path(),
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
              - job_name: psi\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
         ),
-    )
-    .expect("write config");
-    let prom_port = free_port().expect("port");
-    let mut command = Command::new(prometheus);
-    command
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _prometheus = http::serve(&mut command, prom_port, Duration::from_secs(30));
+    );
 
     pod.app.burn(4).expect("busy loops in the monitored cgroup");
     let up = eventually(Duration::from_secs(30), || {

@@ -32,6 +32,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// Where the kubelet keeps its pod log directories.
+pub const POD_LOGS: &str = "/var/log/pods";
+
+/// Where the kubelet keeps its container log links.
+pub const CONTAINER_LOGS: &str = "/var/log/containers";
+
 /// A pod's names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodName {
@@ -125,24 +131,24 @@ fn entry_names(dir: &Path, dirs: bool) -> Vec<String> {
         .collect()
 }
 
+/// Exactly three names joined by `_` (none of the kubelet's names has one).
+fn three(name: &str) -> Option<[&str; 3]> {
+    let mut parts = name.split('_');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(a), Some(b), Some(c), None) => Some([a, b, c]),
+        _ => None,
+    }
+}
+
 /// `<namespace>_<pod>_<uid>`.
 fn parse_pod_dir(name: &str) -> Option<(&str, PodName)> {
-    let mut parts = name.split('_');
-    let (Some(namespace), Some(pod), Some(uid), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
+    let [namespace, pod, uid] = three(name)?;
     let valid = is_dns_label(namespace) && is_dns_subdomain(pod) && is_uid(uid);
-    valid.then(|| {
-        (
-            uid,
-            PodName {
-                namespace: namespace.to_owned(),
-                pod: pod.to_owned(),
-            },
-        )
-    })
+    let names = PodName {
+        namespace: namespace.to_owned(),
+        pod: pod.to_owned(),
+    };
+    valid.then_some((uid, names))
 }
 
 /// `<pod>_<namespace>_<container>-<64 hex>.log`.
@@ -152,23 +158,14 @@ fn parse_container_link(name: &str) -> Option<(&str, ContainerName)> {
     if id.len() != 64 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
-    let mut parts = names.split('_');
-    let (Some(pod), Some(namespace), Some(container), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
+    let [pod, namespace, container] = three(names)?;
     let valid = is_dns_subdomain(pod) && is_dns_label(namespace) && is_dns_label(container);
-    valid.then(|| {
-        (
-            id,
-            ContainerName {
-                namespace: namespace.to_owned(),
-                pod: pod.to_owned(),
-                container: container.to_owned(),
-            },
-        )
-    })
+    let names = ContainerName {
+        namespace: namespace.to_owned(),
+        pod: pod.to_owned(),
+        container: container.to_owned(),
+    };
+    valid.then_some((id, names))
 }
 
 /// An RFC 1123 label, as namespaces and container names are: at most 63

@@ -114,6 +114,44 @@ pub fn start_exporter_on(port: u16, dir: &Path) -> Process {
     http::serve(&mut command, port, Duration::from_secs(10))
 }
 
+/// Debian's Prometheus, started on 127.0.0.1 with `config` (YAML) written
+/// into `dir`, which also holds its data; and its port.
+pub fn start_prometheus(prometheus: &Path, dir: &Path, config: &str) -> (Process, u16) {
+    let file = dir.join("prometheus.yml");
+    std::fs::write(&file, config).expect("write the Prometheus config");
+    let port = http::free_port().expect("port");
+    let mut command = Command::new(prometheus);
+    command
+        .arg(format!("--config.file={}", file.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    (
+        http::serve(&mut command, port, Duration::from_secs(30)),
+        port,
+    )
+}
+
+/// Runs an instant query on the Prometheus at `port`: the `result` array,
+/// or `None` until Prometheus answers.
+pub fn query(port: u16, promql: &str) -> Option<Vec<serde_json::Value>> {
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let r = http::get(port, &format!("/api/v1/query?query={encoded}")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+    assert_eq!(json["status"], "success", "{promql}: {}", r.body);
+    json["data"]["result"].as_array().cloned()
+}
+
 /// The body of `GET /metrics`, which must answer 200.
 pub fn metrics(port: u16) -> String {
     let r = http::get(port, "/metrics").expect("GET /metrics");
