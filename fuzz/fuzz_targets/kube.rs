@@ -122,8 +122,7 @@ fn under_kubepods(names: &[&str]) -> Want {
             (rest[0] == name).then_some(qos)
         });
     if let Some(qos) = qos {
-        want.level = Level::Qos;
-        want.qos = Some(qos);
+        (want.level, want.qos) = (Level::Qos, Some(qos));
         rest = &rest[1..];
         if rest.is_empty() {
             return want;
@@ -153,16 +152,13 @@ fn under_kubepods(names: &[&str]) -> Want {
         want.level = Level::Other;
         return want;
     };
-    want.level = Level::Pod;
+    (want.level, want.pod_uid) = (Level::Pod, Some(uid));
     want.qos = Some(want.qos.unwrap_or(Qos::Guaranteed));
-    want.pod_uid = Some(uid);
-    rest = &rest[1..];
-    if rest.is_empty() {
+    let Some((&container, deeper)) = rest[1..].split_first() else {
         return want;
-    }
+    };
 
     // The container, and nothing below it.
-    let container = rest[0];
     let id = if systemd {
         SYSTEMD_RUNTIMES.iter().find_map(|r| {
             container
@@ -176,7 +172,7 @@ fn under_kubepods(names: &[&str]) -> Want {
             .find_map(|r| container.strip_prefix(r).filter(|c| is_hex_id(c)))
     };
     match id {
-        Some(id) if rest.len() == 1 => {
+        Some(id) if deeper.is_empty() => {
             want.level = Level::Container;
             want.container_id = Some(id.to_owned());
         }

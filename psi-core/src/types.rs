@@ -132,30 +132,33 @@ impl<T> core::ops::IndexMut<Resource> for PerResource<T> {
     }
 }
 
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
+/// `Display` as the kernel's word (`name()`), and `FromStr` back from it
+/// (one of `ALL`), for the kernel's enums.
+macro_rules! kernel_word {
+    ($ty:ident, $err:ident) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = $err;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.into_iter().find(|v| v.name() == s).ok_or($err)
+            }
+        }
+    };
 }
+
+kernel_word!(Resource, UnknownResource);
+kernel_word!(Line, UnknownLine);
 
 /// The error from parsing a [`Resource`] name that is none of `cpu`, `memory`, `io`, `irq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("unknown resource (expected cpu, memory, io or irq)")]
 pub struct UnknownResource;
-
-impl FromStr for Resource {
-    type Err = UnknownResource;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "cpu" => Ok(Resource::Cpu),
-            "memory" => Ok(Resource::Memory),
-            "io" => Ok(Resource::Io),
-            "irq" => Ok(Resource::Irq),
-            _ => Err(UnknownResource),
-        }
-    }
-}
 
 /// Which of the two lines of a pressure file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -179,28 +182,10 @@ impl Line {
     }
 }
 
-impl fmt::Display for Line {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// The error from parsing a [`Line`] that is neither `some` nor `full`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("unknown line (expected some or full)")]
 pub struct UnknownLine;
-
-impl FromStr for Line {
-    type Err = UnknownLine;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "some" => Ok(Line::Some),
-            "full" => Ok(Line::Full),
-            _ => Err(UnknownLine),
-        }
-    }
-}
 
 /// A kernel average: a percentage with exactly two decimals, kept as an
 /// integer number of hundredths of a percent (`12.34` is `Percent(1234)`).
@@ -309,5 +294,22 @@ impl fmt::Display for Pressure {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_words_read_back() {
+        for r in Resource::ALL {
+            assert_eq!(r.to_string().parse::<Resource>(), Ok(r));
+        }
+        for l in Line::ALL {
+            assert_eq!(l.to_string().parse::<Line>(), Ok(l));
+        }
+        assert_eq!("disk".parse::<Resource>(), Err(UnknownResource));
+        assert_eq!("Some".parse::<Line>(), Err(UnknownLine));
     }
 }

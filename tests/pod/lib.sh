@@ -97,6 +97,36 @@ pod_inside() {
 
 pm() { timeout 120 podman "$@"; }
 
+# pod_exit RC LEFT: says what was left behind (LEFT, a list; a leftover
+# fails a passing run) and exits with RC.
+pod_exit() {
+  local rc=$1 left=$2
+  if [ -n "$left" ]; then
+    log "LEFT BEHIND:$left" >&2
+    [ "$rc" = 0 ] && rc=1
+  else
+    log "cleaned up: nothing left behind"
+  fi
+  exit "$rc"
+}
+
+# pod_trap: runs `cleanup` on exit, and exits on TERM and INT as a shell does.
+pod_trap() {
+  trap cleanup EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+}
+
+# pod_failed RC CONTAINER: after a failure (RC not 0), what podman knows
+# and the last lines of CONTAINER's log, before the cleanup removes them.
+pod_failed() {
+  [ "$1" = 0 ] && return 0
+  log "failed (exit $1); state and logs before cleanup:"
+  timeout 20 podman pod ps 2>&1
+  timeout 20 podman ps -a --format '{{.Names}} {{.Status}}' 2>&1
+  timeout 20 podman logs --tail 30 "$2" 2>&1 | sed 's/^/  exporter: /'
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -70,12 +70,7 @@ cleanup() {
   local rc=$?
   trap - EXIT TERM INT
   set +e
-  if [ $rc != 0 ]; then
-    log "failed (exit $rc); state and logs before cleanup:"
-    timeout 20 podman pod ps 2>&1
-    timeout 20 podman ps -a --format '{{.Names}} {{.Status}}' 2>&1
-    timeout 20 podman logs --tail 30 "$EXPORTER" 2>&1 | sed 's/^/  exporter: /'
-  fi
+  pod_failed "$rc" "$EXPORTER"
   log "cleaning up"
   [ -n "$prometheus_pid" ] && kill "$prometheus_pid" 2>/dev/null && wait "$prometheus_pid" 2>/dev/null
   local p
@@ -90,17 +85,9 @@ cleanup() {
   local left
   left=$(pod_left_behind "$POD")
   [ -d "$TREE" ] && left+=" cgroup:$TREE"
-  if [ -n "$left" ]; then
-    log "LEFT BEHIND:$left" >&2
-    [ $rc = 0 ] && rc=1
-  else
-    log "cleaned up: nothing left behind"
-  fi
-  exit $rc
+  pod_exit "$rc" "$left"
 }
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+pod_trap
 
 # A container id: 64 hex digits, different at each run.
 container_id() { printf '%s' "$1-$$-$(now)" | sha256sum | cut -c1-64; }

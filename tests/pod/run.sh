@@ -64,12 +64,7 @@ cleanup() {
   local rc=$?
   trap - EXIT TERM INT
   set +e
-  if [ $rc != 0 ]; then
-    log "failed (exit $rc); state and logs before cleanup:"
-    timeout 20 podman pod ps 2>&1
-    timeout 20 podman ps -a --format '{{.Names}} {{.Status}}' 2>&1
-    timeout 20 podman logs --tail 30 "$SIDECAR" 2>&1 | sed 's/^/  exporter: /'
-  fi
+  pod_failed "$rc" "$SIDECAR"
   log "cleaning up"
   [ -f "$OVERLAY" ] && timeout 60 podman kube play --down "$OVERLAY" >/dev/null 2>&1
   if timeout 20 podman pod exists "$POD" 2>/dev/null; then
@@ -82,17 +77,9 @@ cleanup() {
   # What is left, said plainly (a leftover fails a passing run).
   local left
   left=$(pod_left_behind "$POD")
-  if [ -n "$left" ]; then
-    log "LEFT BEHIND:$left" >&2
-    [ $rc = 0 ] && rc=1
-  else
-    log "cleaned up: nothing left behind"
-  fi
-  exit $rc
+  pod_exit "$rc" "$left"
 }
-trap cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+pod_trap
 
 # A pid as seen inside the pod's pid namespace.
 ns_pid() { awk '/^NSpid:/ { print $NF }' "/proc/$1/status"; }
