@@ -16,7 +16,10 @@ use psi_core::trigger::Trigger;
 /// pid_flag (the process whose `/etc/pid_flag` equals this container's
 /// `/etc/pid_flag_sc`) and exports that container's cgroup pressure. With
 /// `--cgroup` it exports one cgroup; with `--system`, or when there is no
-/// `/etc/pid_flag_sc`, the system-wide `/proc/pressure`.
+/// `/etc/pid_flag_sc`, the system-wide `/proc/pressure`. With `--mode node`
+/// (a DaemonSet) it exports every selected cgroup of the node instead,
+/// labelled with its cgroup path, QoS class, pod UID and container ID, and
+/// the namespace, pod and container names of the kubelet's log directories.
 ///
 /// Endpoints: `/` (homepage), `/health` (probes), `/psi` (JSON), `/metrics`.
 #[derive(Debug, Parser)]
@@ -27,7 +30,8 @@ use psi_core::trigger::Trigger;
         psi-exporter                                  # sidecar in a pod, or the system on a laptop\n  \
         PORT=9100 psi-exporter --system               # system-wide pressure on :9100\n  \
         psi-exporter --cgroup /sys/fs/cgroup/unified/system.slice --listen 127.0.0.1:9101\n  \
-        psi-exporter --no-legacy-metrics              # only the psi_* families"
+        psi-exporter --no-legacy-metrics              # only the psi_* families\n  \
+        psi-exporter --mode node --cgroup-root /host/sys/fs/cgroup --level pod,container"
 )]
 pub struct Cli {
     /// Port to serve on, when --listen gives none. The Go sidecar's `PORT`.
