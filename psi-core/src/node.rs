@@ -297,7 +297,7 @@ impl Node {
                 },
                 (None, _) => Levels::ALL,
             };
-            if !(config.levels.contains(level) || config.levels.contains(Levels::ALL)) {
+            if !(all || config.levels.contains(level)) {
                 continue;
             }
             if !(self.filter)(&name) {
@@ -342,7 +342,7 @@ impl Node {
                         .as_deref()
                         .is_some_and(|uid| named_pods.contains(uid))
             });
-            if sandbox && !config.keep_sandbox && !config.levels.contains(Levels::ALL) {
+            if sandbox && !config.keep_sandbox && !all {
                 found.sandboxes += 1;
                 continue;
             }

@@ -138,8 +138,9 @@ impl App {
         let mut buf = self.bodies.take();
         let mut enc = Encoder::new(&mut buf);
         if let Source::Node(source) = &mut self.source {
-            source.node().read_counting(&mut self.read_errors);
-            source.node().write(&mut enc, &self.families);
+            let node = source.node();
+            node.read_counting(&mut self.read_errors);
+            node.write(&mut enc, &self.families);
             source.write_own(&mut enc);
         } else {
             let scraped = self.read();

@@ -75,16 +75,19 @@ fn cgroup_mount(cli: &Cli) -> anyhow::Result<PathBuf> {
 
 /// Chooses what to export: `--cgroup`, `--system`, discovery when our own
 /// pid_flag exists, else the system (so a laptop shows something real).
-fn mode(cli: &Cli) -> anyhow::Result<Mode> {
+/// `mount` is the cgroup v2 mount, or why there is none.
+fn mode(cli: &Cli, mount: &anyhow::Result<PathBuf>) -> anyhow::Result<Mode> {
     if let Some(dir) = &cli.cgroup {
-        let mount = match cgroup_mount(cli) {
-            Ok(m) => Some(m),
+        let mount = match mount {
+            Ok(m) => Some(m.as_path()),
             Err(e) if !dir.is_absolute() => {
-                return Err(e.context("a relative --cgroup is taken under the cgroup v2 mount"));
+                return Err(anyhow::anyhow!(
+                    "a relative --cgroup is taken under the cgroup v2 mount: {e:#}"
+                ));
             }
             Err(_) => None,
         };
-        let target = Target::resolve(dir, mount.as_deref()).map_err(|e| {
+        let target = Target::resolve(dir, mount).map_err(|e| {
             anyhow::anyhow!(
                 "--cgroup {}: {}: give a cgroup v2 directory such as /sys/fs/cgroup/system.slice",
                 dir.display(),
@@ -145,9 +148,11 @@ fn families(cli: &Cli) -> Families {
 
 /// The sidecar's target, searched for once before the first scrape.
 fn sidecar(cli: &Cli) -> anyhow::Result<Source> {
+    // Looked for once: the mode and the tracker both name cgroups by it.
+    let mount = cgroup_mount(cli);
     let mut target = Tracker::new(
-        mode(cli)?,
-        cgroup_mount(cli).ok(),
+        mode(cli, &mount)?,
+        mount.ok(),
         cli.rediscover_interval,
         !cli.no_throttling,
     );

@@ -62,10 +62,12 @@ pub fn system_at(proc_root: &Path, resource: Resource) -> Result<Pressure, ReadE
 /// lines the kernel does not measure there (the root cgroup's cpu `full`).
 pub fn cgroup(dir: &Path, resource: Resource) -> Result<Pressure, ReadError> {
     let p = path(&dir.join(resource.cgroup_file()))?;
-    // Only a line that may be unmeasured is worth looking at the directory.
-    if Line::ALL.iter().all(|&l| {
-        p.get(l).is_none() || Kind::Cgroup.measures(resource, l) && Kind::Root.measures(resource, l)
-    }) {
+    // Only a line that may be unmeasured (measured nowhere but below the
+    // root) is worth looking at the directory for.
+    if Line::ALL
+        .iter()
+        .all(|&l| p.get(l).is_none() || Kind::Root.measures(resource, l))
+    {
         return Ok(p);
     }
     let kind = Kind::of(dir).unwrap_or(Kind::Cgroup);
