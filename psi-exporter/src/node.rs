@@ -1,7 +1,7 @@
 //! Node mode: every selected cgroup of a node ([`psi_core::node`]), walked
 //! again at scrape time at most once per rescan interval.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use psi_core::expose::{Encoder, Value};
@@ -61,7 +61,7 @@ impl NodeSource {
     }
 
     /// The mount walked.
-    pub fn mount(&self) -> &PathBuf {
+    pub fn mount(&self) -> &Path {
         &self.node.config().mount
     }
 
