@@ -96,6 +96,14 @@ impl FakeProc {
         Ok(())
     }
 
+    /// A process that was listed and is gone: `<proc>/<pid>` names nothing
+    /// (a dangling symlink), so every open below it fails with `ENOENT`, as
+    /// for a process reaped between the listing of `/proc` and the reading
+    /// of its files, which the kernel cannot be made to do on cue.
+    pub fn vanished(&self, pid: u32) -> io::Result<()> {
+        symlink(format!("{pid}-reaped"), self.proc().join(pid.to_string()))
+    }
+
     /// Gives `pid` its own cgroup-namespaced `/sys/fs/cgroup`, recognisable as
     /// a cgroup by its `cgroup.controllers`; returns it.
     pub fn own_view(&self, pid: u32) -> io::Result<PathBuf> {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::process::{Process, eventually};
+use crate::process::{Process, eventually_every};
 
 /// How the container's `/etc/pid_flag` holds its flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,9 @@ impl FlagLayout {
 
 /// Starts a container's main process in the cgroup `cg` with `flag` in its
 /// `/etc/pid_flag`, laid out as `layout` says, and waits (up to 10 s) until
-/// its flag shows through `/proc/<pid>/root`.
+/// its flag shows through `/proc/<pid>/root` and its setup is over: the
+/// process runs `sleep`, and none of the setup's commands, which carry the
+/// flag too while they run, is left.
 ///
 /// The process is stopped when the returned [`Process`] drops; its pid is
 /// the container's (`sh` execs `unshare`, which execs `sh`, which execs
@@ -60,7 +62,9 @@ pub fn start_container(cg: &Path, flag: &str, layout: FlagLayout) -> io::Result<
         .spawn()?;
     let mut container = Process { child };
     let flag_file = format!("/proc/{}/root{}", container.child.id(), layout.path());
-    let ready = eventually(Duration::from_secs(10), || {
+    // Polled often: a test that restarts a container a hundred times waits
+    // for this each time, and the setup takes a few milliseconds.
+    let ready = eventually_every(Duration::from_secs(10), Duration::from_millis(5), || {
         // A setup step that failed ends the process: say so at once rather
         // than after the whole wait.
         if let Ok(Some(status)) = container.child.try_wait() {
@@ -69,9 +73,11 @@ pub fn start_container(cg: &Path, flag: &str, layout: FlagLayout) -> io::Result<
                 cg.display()
             ))));
         }
+        let comm = format!("/proc/{}/comm", container.child.id());
+        let set_up = std::fs::read_to_string(comm).is_ok_and(|c| c.trim() == "sleep");
         std::fs::read_to_string(&flag_file)
             .ok()
-            .filter(|f| f.trim() == flag)
+            .filter(|f| set_up && f.trim() == flag)
             .map(|_| Ok(()))
     });
     match ready {

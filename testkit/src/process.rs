@@ -64,7 +64,17 @@ impl Drop for Process {
 /// Tests wait for what the kernel or a server does with this rather than
 /// sleeping a fixed time: fast where the machine is idle, patient where it
 /// is shared.
-pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn eventually<T>(limit: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    eventually_every(limit, Duration::from_millis(200), f)
+}
+
+/// [`eventually`], polling every `period`: for a test that waits for
+/// something a hundred times, where 200 ms a wait would add up.
+pub fn eventually_every<T>(
+    limit: Duration,
+    period: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f() {
@@ -73,6 +83,6 @@ pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         if Instant::now() >= deadline {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(period);
     }
 }
