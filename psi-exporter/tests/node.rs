@@ -13,30 +13,13 @@ use std::time::Duration;
 use psi_testkit::cgroup::{self, TestCgroup};
 use psi_testkit::http::{self, free_port, promtool_check, sample};
 use psi_testkit::process::eventually;
-use support::kubelet::{Tree, UID_A, UID_C, cid};
-use support::metrics;
-
-/// The `cgroup` label of each series of `family` in `body`.
-fn cgroups_of(body: &str, family: &str) -> HashSet<String> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix(family)?.strip_prefix("{cgroup=\""))
-        .filter_map(|l| l.split('"').next())
-        .map(str::to_owned)
-        .collect()
-}
+use support::kubelet::{Pods, Tree, UID_A, UID_C, cid, node_exporter};
+use support::{cgroups_of, metrics, no_duplicate_series};
 
 /// The first series of `family` whose labels hold `cgroup="/<rel>"`.
 fn series<'a>(body: &'a str, family: &str, rel: &str) -> Option<&'a str> {
     let needle = format!("{family}{{cgroup=\"/{rel}\"");
     body.lines().find(|l| l.starts_with(&needle))
-}
-
-fn no_duplicate_series(body: &str) {
-    let mut seen = HashSet::new();
-    for line in body.lines().filter(|l| !l.starts_with('#')) {
-        let key = line.rsplit_once(' ').map_or(line, |(k, _)| k);
-        assert!(seen.insert(key), "duplicate series {key}");
-    }
 }
 
 #[test]
@@ -288,33 +271,26 @@ fn churn_never_duplicates_a_series_and_returns_what_it_took() {
 
 #[test]
 fn past_the_descriptor_budget_every_cgroup_is_still_read() {
-    // `ulimit -n 64` over 80 pods: nothing can stay open, so each file is
-    // opened, read and closed at each scrape, and every pod is there.
+    // `ulimit -n 64` over 1,000 pods: nothing can stay open, so each file is
+    // opened, read and closed at each scrape, and every pod is in every
+    // scrape, by name.
     let Some(root) = cgroup::root() else { return };
-    let top = TestCgroup::new(&root, "nofile").expect("the tree's root");
-    let pods = TestCgroup::named(top.path(), "kubepods").expect("kubepods");
-    let mut made = Vec::new();
-    for i in 0..80 {
-        let uid = format!("{i:08x}-1111-4000-8000-000000000000");
-        made.push(TestCgroup::named(pods.path(), &format!("pod{uid}")).expect("mkdir"));
-    }
+    let pods = Pods::make(&root, "nofile", 1000);
+    let want = pods.labels();
+    assert_eq!(want.len(), 1000);
     let port = free_port().expect("port");
-    let exe = env!("CARGO_BIN_EXE_psi-exporter");
-    let mut command = Command::new("sh");
-    command
-        .arg("-c")
-        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
-        .arg(exe)
-        .args(["--mode", "node", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--cgroup-root")
-        .arg(top.path());
-    let _exporter = http::serve(&mut command, port, Duration::from_secs(10));
+    let _exporter = node_exporter(port, pods.root.path(), Some(64), &[]);
     for _ in 0..3 {
         let body = metrics(port);
         no_duplicate_series(&body);
-        assert_eq!(sample(&body, "psi_node_cgroups"), Some(80.0), "{body}");
-        assert_eq!(sample(&body, "psi_node_open_files"), Some(0.0), "{body}");
-        assert_eq!(cgroups_of(&body, "psi_io_waiting_seconds_total").len(), 80);
+        assert_eq!(sample(&body, "psi_node_cgroups"), Some(1000.0));
+        assert_eq!(sample(&body, "psi_node_open_files"), Some(0.0));
+        for family in [
+            "psi_cpu_waiting_seconds_total",
+            "psi_memory_waiting_seconds_total",
+            "psi_io_waiting_seconds_total",
+        ] {
+            assert_eq!(cgroups_of(&body, family), want, "{family}");
+        }
     }
-    drop(made);
 }

@@ -157,3 +157,65 @@ impl Drop for Tree {
         }
     }
 }
+
+/// Many empty pod cgroups, `kubepods/pod<uid>` under a test cgroup (the
+/// exporter's `--cgroup-root`): a large node, made in a few seconds.
+pub struct Pods {
+    /// The pods, dropped first.
+    pub pods: Vec<TestCgroup>,
+    /// `kubepods`, then the root.
+    kubepods: TestCgroup,
+    /// The tree's root.
+    pub root: TestCgroup,
+}
+
+impl Pods {
+    /// `n` pods under a new test cgroup named after `name`.
+    pub fn make(parent: &Path, name: &str, n: usize) -> Pods {
+        let root = TestCgroup::new(parent, name).expect("the tree's root");
+        let kubepods = TestCgroup::named(root.path(), "kubepods").expect("kubepods");
+        let pods = (0..n)
+            .map(|i| {
+                let uid = format!("{i:08x}-2222-4000-8000-000000000000");
+                TestCgroup::named(kubepods.path(), &format!("pod{uid}")).expect("mkdir a pod")
+            })
+            .collect();
+        Pods {
+            pods,
+            kubepods,
+            root,
+        }
+    }
+
+    /// The `cgroup` label of every pod.
+    pub fn labels(&self) -> std::collections::HashSet<String> {
+        self.pods
+            .iter()
+            .filter_map(|p| psi_core::cgroup::relative(self.root.path(), p.path()))
+            .collect()
+    }
+
+    /// `kubepods`.
+    pub fn kubepods(&self) -> &Path {
+        self.kubepods.path()
+    }
+}
+
+/// Starts the exporter in node mode on `root` with `extra` flags, its soft
+/// and hard limits on open files set to `nofile` when given (`ulimit -n`).
+pub fn node_exporter(port: u16, root: &Path, nofile: Option<u32>, extra: &[&str]) -> Process {
+    let exe = env!("CARGO_BIN_EXE_psi-exporter");
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(match nofile {
+            Some(n) => format!("ulimit -n {n} && exec \"$0\" \"$@\""),
+            None => "exec \"$0\" \"$@\"".to_owned(),
+        })
+        .arg(exe)
+        .args(["--mode", "node", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--cgroup-root")
+        .arg(root)
+        .args(extra);
+    http::serve(&mut command, port, Duration::from_secs(10))
+}

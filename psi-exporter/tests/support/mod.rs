@@ -5,14 +5,18 @@
 
 pub mod kubelet;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use psi_testkit::cgroup::TestCgroup;
 use psi_testkit::http::{self, sample};
 use psi_testkit::pod::{self, FlagLayout};
-use psi_testkit::process::{Process, eventually};
+use psi_testkit::process::{Process, eventually, eventually_every};
 
 /// A flag no other test uses, so parallel tests never see each other's pods.
 pub fn unique_flag(name: &str) -> String {
@@ -77,13 +81,22 @@ impl Pod {
         self.container.child.id()
     }
 
+    /// Restarts the container: its main process killed (SIGKILL, if it
+    /// still runs) and reaped, a new one started in its cgroup with its flag.
+    pub fn restart(&mut self) {
+        let _ = self.container.signal("KILL");
+        self.container.child.wait().expect("reap the container");
+        self.container = start_container(self.app.path(), &self.flag);
+    }
+
     /// Starts the exporter in the sidecar on `port`, with `extra` flags.
     pub fn exporter(&self, port: u16, extra: &[&str]) -> Process {
         start_exporter(port, self.flag_dir.path(), &self.sidecar, extra)
     }
 }
 
-/// Starts the built exporter as the seed's manifests do: `PORT` and the flag.
+/// Starts the built exporter as the seed's manifests do: `PORT` and the
+/// flag, rediscovering every 200 ms unless `extra` says otherwise.
 pub fn start_exporter(
     port: u16,
     flag_dir: &Path,
@@ -94,7 +107,11 @@ pub fn start_exporter(
     command
         .args(extra)
         .env("PORT", port.to_string())
-        .args(["--listen", "127.0.0.1", "--rediscover-interval", "200ms"])
+        .args(["--listen", "127.0.0.1"]);
+    if !extra.contains(&"--rediscover-interval") {
+        command.args(["--rediscover-interval", "200ms"]);
+    }
+    command
         .arg("--pid-flag-file")
         .arg(flag_dir.join("pid_flag_sc"));
     let exporter = http::serve(&mut command, port, Duration::from_secs(10));
@@ -180,4 +197,151 @@ pub fn wait_for_target(port: u16, pid: u32) -> String {
             metrics(port)
         )
     })
+}
+
+/// The `cgroup` label of each series of `family` in `body`.
+pub fn cgroups_of(body: &str, family: &str) -> HashSet<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix(family)?.strip_prefix("{cgroup=\""))
+        .filter_map(|l| l.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// No series is written twice in `body`.
+pub fn no_duplicate_series(body: &str) {
+    let mut seen = HashSet::new();
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let key = line.rsplit_once(' ').map_or(line, |(k, _)| k);
+        assert!(seen.insert(key), "duplicate series {key}");
+    }
+}
+
+/// Whether a `/metrics` body is whole: it ends with the family every
+/// scrape writes last, and a newline.
+pub fn is_complete(body: &str) -> bool {
+    body.ends_with('\n')
+        && body
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("psi_exporter_scrape_duration_seconds "))
+}
+
+/// A body with every sample's value replaced: two bodies of one shape are
+/// the same exposition to a linter, whatever their numbers.
+fn shape(body: &str) -> String {
+    body.lines()
+        .map(|l| match l.rsplit_once(' ') {
+            Some((series, _)) if !l.starts_with('#') => format!("{series} 1\n"),
+            _ => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// `promtool check metrics` on each distinct shape of `bodies` (one run per
+/// shape: a loop of scrapes gives hundreds of bodies and a few shapes).
+pub fn promtool_check_all<'a>(bodies: impl IntoIterator<Item = &'a str>) -> usize {
+    let mut shapes = HashSet::new();
+    for body in bodies {
+        if shapes.insert(shape(body)) {
+            http::promtool_check(body);
+        }
+    }
+    shapes.len()
+}
+
+/// Requests `path` in a loop on its own thread, each on a fresh connection,
+/// until stopped: a scraper that never pauses while a test breaks things.
+pub struct Scraper {
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<Vec<Result<http::Response, String>>>>,
+}
+
+impl Scraper {
+    /// Starts scraping 127.0.0.1:`port`'s `path`.
+    pub fn start(port: u16, path: &'static str) -> Scraper {
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicUsize::new(0));
+        let (flag, n) = (stop.clone(), count.clone());
+        let thread = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                // A hang shows as the request's 10 s read timeout.
+                out.push(http::get(port, path).map_err(|e| e.to_string()));
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+            out
+        });
+        Scraper {
+            stop,
+            count,
+            thread: Some(thread),
+        }
+    }
+
+    /// Responses so far.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Waits (up to 20 s) until `more` further responses have come.
+    pub fn wait_for(&self, more: usize) {
+        let want = self.count() + more;
+        let came = eventually_every(Duration::from_secs(20), Duration::from_millis(1), || {
+            (self.count() >= want).then_some(())
+        });
+        assert!(came.is_some(), "{more} more responses within 20 s: a hang");
+    }
+
+    /// Stops, and gives every response in order; each request that failed
+    /// (refused, reset, timed out) is an `Err`.
+    pub fn stop(mut self) -> Vec<Result<http::Response, String>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .map(|t| t.join().expect("the scraper thread"))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Every response answered 200 with a whole body; the bodies.
+pub fn all_ok(responses: &[Result<http::Response, String>]) -> Vec<&str> {
+    responses
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let r = r
+                .as_ref()
+                .unwrap_or_else(|e| panic!("response {i} failed: {e}"));
+            assert_eq!(r.status, 200, "response {i}: {}", r.body);
+            r.body.as_str()
+        })
+        .collect()
+}
+
+/// The pids of the target `/psi` names (empty while none is known).
+pub fn psi_pids(port: u16) -> Vec<u64> {
+    let r = http::get(port, "/psi").expect("GET /psi");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let json: serde_json::Value = serde_json::from_str(&r.body).expect("/psi is JSON");
+    json["target"]["pids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default()
+}
+
+/// Waits (up to `limit`, asking every 5 ms) until `/psi` names exactly `pid`
+/// as the target.
+pub fn wait_for_pid(port: u16, pid: u32, limit: Duration) -> bool {
+    eventually_every(limit, Duration::from_millis(5), || {
+        (psi_pids(port) == [u64::from(pid)]).then_some(())
+    })
+    .is_some()
 }
