@@ -129,18 +129,30 @@ impl Tracker {
         self.last_error.as_deref()
     }
 
-    /// In discover mode: drops a target whose processes all exited, and
-    /// searches again (at most once per rediscover interval) when none is known.
+    /// In discover mode: drops a target whose processes all exited (and the
+    /// pids of those that did from a target that lives on), and searches
+    /// again (at most once per rediscover interval) when none is known.
     pub fn refresh(&mut self) {
         let Mode::Discover(config) = &self.mode else {
             return;
         };
-        if let Some(active) = &self.active
-            && !active.found.as_ref().is_some_and(|f| f.is_alive(config))
-        {
-            tracing::info!(pids = ?active.target.pids, cgroup = %active.target.dir.display(), "monitored process exited; searching again");
-            self.active = None;
-            self.last_search = None;
+        if let Some(active) = &mut self.active {
+            let running = active
+                .found
+                .as_ref()
+                .map(|f| f.running(config))
+                .unwrap_or_default();
+            if running.is_empty() {
+                tracing::info!(pids = ?active.target.pids, cgroup = %active.target.dir.display(), "monitored process exited; searching again");
+                self.active = None;
+                self.last_search = None;
+            } else if running != active.target.pids {
+                // A process that carried the flag when the container was
+                // found (a child of its main process) has exited: the
+                // target lives on, without that pid.
+                tracing::debug!(was = ?active.target.pids, now = ?running, "some of the monitored processes exited");
+                active.target.pids = running;
+            }
         }
         if self.active.is_some() {
             return;

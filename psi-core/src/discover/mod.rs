@@ -137,23 +137,52 @@ impl Container {
         if config.proc_root == Path::new(PROC)
             && let Some(alive) = self.poll_pidfds()
         {
-            return alive;
+            return alive.contains(&true);
         }
         self.pids
             .iter()
             .zip(&self.start_times)
-            .any(|(&pid, &start)| {
-                if start.is_some() && start_time(&config.proc_root, pid) != start {
-                    return false;
-                }
-                // `discover` succeeded, so openat2 works: no need to probe.
-                read_pid_flag(config, pid).is_ok_and(|f| f == self.flag)
-            })
+            .any(|(&pid, &start)| self.still_runs(config, pid, start))
     }
 
-    /// Whether any pidfd is not yet readable (its process runs); `None`
-    /// without pidfds or when `poll` fails.
-    fn poll_pidfds(&self) -> Option<bool> {
+    /// The target's processes that still run and still carry the flag, in
+    /// [`pids`](Self::pids) order, checked as [`is_alive`](Self::is_alive)
+    /// checks them. A container's main process may fork a child, which
+    /// carries the flag too, just as discovery looks (a shell running a
+    /// setup command); once the child exits, its pid is no longer one of the
+    /// container's, although the container lives on.
+    pub fn running(&self, config: &Config) -> Vec<u32> {
+        if config.proc_root == Path::new(PROC)
+            && let Some(alive) = self.poll_pidfds()
+        {
+            return self
+                .pids
+                .iter()
+                .zip(alive)
+                .filter_map(|(&pid, alive)| alive.then_some(pid))
+                .collect();
+        }
+        self.pids
+            .iter()
+            .zip(&self.start_times)
+            .filter(|&(&pid, &start)| self.still_runs(config, pid, start))
+            .map(|(&pid, _)| pid)
+            .collect()
+    }
+
+    /// Without pidfds: whether `pid` is still the process found (its start
+    /// time) and still carries the flag.
+    fn still_runs(&self, config: &Config, pid: u32, start: Option<u64>) -> bool {
+        if start.is_some() && start_time(&config.proc_root, pid) != start {
+            return false;
+        }
+        // `discover` succeeded, so openat2 works: no need to probe.
+        read_pid_flag(config, pid).is_ok_and(|f| f == self.flag)
+    }
+
+    /// Whether each pidfd is not yet readable (its process runs), in `pids`
+    /// order; `None` without pidfds or when `poll` fails.
+    fn poll_pidfds(&self) -> Option<Vec<bool>> {
         if self.pidfds.is_empty() {
             return None;
         }
@@ -163,7 +192,11 @@ impl Container {
             .map(|fd| PollFd::new(fd, PollFlags::IN))
             .collect();
         poll(&mut fds, Some(&Timespec::default())).ok()?;
-        Some(fds.iter().any(|fd| !fd.revents().contains(PollFlags::IN)))
+        Some(
+            fds.iter()
+                .map(|fd| !fd.revents().contains(PollFlags::IN))
+                .collect(),
+        )
     }
 }
 
@@ -483,6 +516,41 @@ mod tests {
             "the running child is alive by its pidfd"
         );
         assert!(!target.is_alive(&config), "the reaped child is not");
+        Ok(())
+    }
+
+    #[test]
+    fn running_leaves_out_the_pids_that_exited() -> std::io::Result<()> {
+        // A container's main process and a child of it that carried the
+        // flag while discovery looked: the child exits, the target lives on.
+        let mut main = std::process::Command::new("sleep").arg("60").spawn()?;
+        let mut child = std::process::Command::new("sleep").arg("60").spawn()?;
+        let mut pids = vec![main.id(), child.id()];
+        pids.sort_unstable();
+        let start_times: Vec<_> = pids
+            .iter()
+            .map(|&p| start_time(Path::new(PROC), p))
+            .collect();
+        let target = Container {
+            pidfds: open_pidfds(&pids, &start_times),
+            pids: pids.clone(),
+            cgroup: PathBuf::from("/nonexistent"),
+            flag: "a flag no process carries".to_owned(),
+            start_times,
+        };
+        let config = Config::default();
+        let both = target.running(&config);
+        child.kill()?;
+        child.wait()?;
+        let one = target.running(&config);
+        let alive = target.is_alive(&config);
+        main.kill()?;
+        main.wait()?;
+        assert_eq!(both, pids);
+        assert_eq!(one, [main.id()]);
+        assert!(alive);
+        assert!(target.running(&config).is_empty());
+        assert!(!target.is_alive(&config));
         Ok(())
     }
 
