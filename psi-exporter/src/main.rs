@@ -64,32 +64,38 @@ fn init_logging(level: LogLevel) {
 }
 
 /// The cgroup v2 mount: `--cgroup-root`, else the one this process sees.
-fn cgroup_mount(cli: &Cli) -> anyhow::Result<PathBuf> {
+/// Each caller says what it needed the mount for.
+fn cgroup_mount(cli: &Cli) -> Result<PathBuf, cgroup::MountError> {
     match &cli.cgroup_root {
         Some(root) => Ok(root.clone()),
-        None => Ok(cgroup::find_mount(&cli.proc_root)
-            .context("no cgroup v2 mount: pass --cgroup-root, or an absolute --cgroup")?
-            .point),
+        None => cgroup::find_mount(&cli.proc_root).map(|m| m.point),
     }
 }
 
 /// Chooses what to export: `--cgroup`, `--system`, discovery when our own
 /// pid_flag exists, else the system (so a laptop shows something real).
-/// `mount` is the cgroup v2 mount, or why there is none.
-fn mode(cli: &Cli, mount: &anyhow::Result<PathBuf>) -> anyhow::Result<Mode> {
+/// `found` is the cgroup v2 mount, or why there is none.
+fn mode(cli: &Cli, found: &Result<PathBuf, cgroup::MountError>) -> anyhow::Result<Mode> {
     if let Some(dir) = &cli.cgroup {
-        let mount = match mount {
+        let mount = match found {
             Ok(m) => Some(m.as_path()),
             Err(e) if !dir.is_absolute() => {
                 return Err(anyhow::anyhow!(
-                    "a relative --cgroup is taken under the cgroup v2 mount: {e:#}"
+                    "--cgroup {} is relative, which needs the cgroup v2 mount: {}: give an absolute path, or name the mount with --cgroup-root",
+                    dir.display(),
+                    Chain(e)
                 ));
             }
             Err(_) => None,
         };
         let target = Target::resolve(dir, mount).map_err(|e| {
+            // Without a cgroup v2 mount no path is a live cgroup: say why.
+            let unmounted = match found {
+                Err(why) => format!(" ({}: is cgroup2 mounted where this runs?)", Chain(why)),
+                Ok(_) => String::new(),
+            };
             anyhow::anyhow!(
-                "--cgroup {}: {}: give a cgroup v2 directory such as /sys/fs/cgroup/system.slice",
+                "--cgroup {}: {}: give a cgroup v2 directory such as /sys/fs/cgroup/system.slice{unmounted}",
                 dir.display(),
                 Chain(&e)
             )
@@ -117,6 +123,12 @@ fn mode(cli: &Cli, mount: &anyhow::Result<PathBuf>) -> anyhow::Result<Mode> {
     };
     // Fail early on a flag we cannot read: every search would fail the same way.
     let flag = discover::read_flag_at(&config.own_flag)?;
+    if let Err(e) = found {
+        tracing::warn!(
+            error = %Chain(e),
+            "no cgroup v2 mount: the monitored container is read through its own /sys/fs/cgroup only, and one without it cannot be resolved; mount cgroup2, or name its mount with --cgroup-root"
+        );
+    }
     tracing::info!(
         pid_flag_file = %config.own_flag.display(),
         pid_flag_path = %config.flag_path.display(),
@@ -166,7 +178,12 @@ fn node(cli: &Cli) -> anyhow::Result<Source> {
         cli.cgroup.is_none() && !cli.system && cli.triggers.is_empty(),
         "--cgroup, --system and --trigger are for one target: leave them out with --mode node"
     );
-    let mount = cgroup_mount(cli)?;
+    let mount = cgroup_mount(cli).map_err(|e| {
+        anyhow::anyhow!(
+            "nothing to walk: {}: pass --cgroup-root, the cgroup v2 mount (in a DaemonSet, the host's /sys/fs/cgroup as a read-only hostPath, such as /host/sys/fs/cgroup)",
+            Chain(&e)
+        )
+    })?;
     anyhow::ensure!(
         mount.is_dir(),
         "--cgroup-root {} is not a directory: give the cgroup v2 mount (in a DaemonSet, the host's, such as /host/sys/fs/cgroup)",
