@@ -15,6 +15,8 @@ step "installing test dependencies"
 need_apt=()
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v curl >/dev/null || need_apt+=(curl)
+# strace: the fault test that proves the exporter writes nothing.
+command -v strace >/dev/null || need_apt+=(strace)
 # libfuzzer-sys builds libFuzzer's C++ sources for the fuzz step.
 command -v g++ >/dev/null || need_apt+=(g++)
 if [ ${#need_apt[@]} -gt 0 ]; then
