@@ -60,6 +60,10 @@ fn init_logging(level: LogLevel) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        // stderr may be a full disk or a pipe whose reader is gone: a line
+        // that cannot be written is lost. tracing-subscriber would report
+        // it with `eprintln!`, which panics on that same stderr.
+        .log_internal_errors(false)
         .init();
 }
 

@@ -719,6 +719,40 @@ fn a_read_only_root_and_a_full_tmp_change_nothing() {
     );
 }
 
+// ------------------------------------------------ logs that cannot be written
+
+#[test]
+fn logs_that_cannot_be_written_are_lost_not_fatal() {
+    // stderr on a full disk (/dev/full: every write ENOSPC) or a pipe whose
+    // reader is gone (EPIPE), at a log line per request. Needs no root.
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    for (what, stderr) in [
+        ("a full disk", Stdio::from(full)),
+        ("a closed pipe", Stdio::piped()),
+    ] {
+        let port = free_port().expect("port");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_psi-exporter"));
+        command
+            .args(["--system", "--log-level", "debug"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stderr(stderr);
+        let mut server = http::serve(&mut command, port, LIMIT);
+        drop(server.child.stderr.take());
+        for _ in 0..3 {
+            let r = http::get(port, "/metrics").unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(r.status, 200, "{what}");
+            assert!(is_complete(&r.body), "{what}");
+        }
+        assert!(alive(&mut server), "{what}: no panic");
+        server.signal("TERM").expect("SIGTERM");
+        let status = server.wait_timeout(LIMIT).expect("wait").expect("it stops");
+        assert!(status.success(), "{what}: exit 0, not {status}");
+    }
+}
+
 // ------------------------------------------------ SIGTERM during a scrape
 
 /// Whether the process holds a pressure file open now: with no descriptor
