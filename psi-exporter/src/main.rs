@@ -176,8 +176,10 @@ fn sidecar(cli: &Cli) -> anyhow::Result<Source> {
     Ok(Source::Sidecar(Box::new(target)))
 }
 
-/// Node mode: every selected cgroup under the cgroup mount.
-fn node(cli: &Cli) -> anyhow::Result<Source> {
+/// Node mode: every selected cgroup under the cgroup mount. `soft` is the
+/// limit on open files, `connections` how many of them the connections may
+/// take.
+fn node(cli: &Cli, soft: u64, connections: usize) -> anyhow::Result<Source> {
     anyhow::ensure!(
         cli.cgroup.is_none() && !cli.system && cli.triggers.is_empty(),
         "--cgroup, --system and --trigger are for one target: leave them out with --mode node"
@@ -199,15 +201,13 @@ fn node(cli: &Cli) -> anyhow::Result<Source> {
         .copied()
         .reduce(|a, b| a | b)
         .unwrap_or(Levels::POD);
-    let (soft, hard) = raise_nofile();
     // What is left for the listener, the connections and the logs.
-    let reserve = cli.max_connections + 64;
+    let reserve = connections + 64;
     let budget = usize::try_from(soft)
         .unwrap_or(usize::MAX)
         .saturating_sub(reserve);
     tracing::info!(
         soft,
-        hard,
         open_budget = budget,
         "descriptor budget for kept-open files"
     );
@@ -231,15 +231,43 @@ fn node(cli: &Cli) -> anyhow::Result<Source> {
     Ok(Source::Node(Box::new(source)))
 }
 
+/// Descriptors the exporter keeps for itself beside its connections and
+/// kept-open files: stdio, the runtime, the listener, a file being opened,
+/// read and closed, a directory being walked, discovery's handles.
+const OWN_FDS: u64 = 32;
+
+/// Connections served at once: `--max-connections`, fewer when the limit
+/// on open files cannot hold that many beside [`OWN_FDS`]. Each connection
+/// is a descriptor; were they allowed to take the last ones, a scrape could
+/// not open the files it reads (`EMFILE`), and would answer without them.
+fn connections(asked: usize, soft: u64) -> usize {
+    let room = usize::try_from(soft.saturating_sub(OWN_FDS)).unwrap_or(usize::MAX);
+    if room < asked {
+        tracing::warn!(
+            max_connections = asked,
+            open_files = soft,
+            serving = room.max(1),
+            "the open-file limit cannot hold --max-connections beside the files a scrape reads: fewer connections are served at once (raise ulimit -n)"
+        );
+    }
+    asked.min(room).max(1)
+}
+
+/// The limits on open files: soft and hard.
+fn nofile() -> (u64, u64) {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    (
+        limit.current.unwrap_or(u64::MAX),
+        limit.maximum.unwrap_or(u64::MAX),
+    )
+}
+
 /// Raises the soft limit on open files to the hard one (a node has more
 /// cgroups than the usual 1,024), and returns both.
 fn raise_nofile() -> (u64, u64) {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
-    let (soft, hard) = (
-        limit.current.unwrap_or(u64::MAX),
-        limit.maximum.unwrap_or(u64::MAX),
-    );
+    let (soft, hard) = nofile();
     if soft < hard {
         let raised = rustix::process::Rlimit {
             current: limit.maximum,
@@ -255,15 +283,21 @@ fn raise_nofile() -> (u64, u64) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
+    let (soft, hard) = match cli.mode {
+        ModeChoice::Sidecar => nofile(),
+        ModeChoice::Node => raise_nofile(),
+    };
+    tracing::debug!(soft, hard, "limits on open files");
+    let connections = connections(cli.max_connections.max(1), soft);
     let source = match cli.mode {
         ModeChoice::Sidecar => sidecar(&cli)?,
-        ModeChoice::Node => node(&cli)?,
+        ModeChoice::Node => node(&cli, soft, connections)?,
     };
     let triggers =
         Triggers::start(cli.triggers.clone()).context("failed to start the trigger thread")?;
     let app = Arc::new(Mutex::new(App::new(source, families(&cli), triggers)));
     let limits = Limits {
-        max_connections: cli.max_connections.max(1),
+        max_connections: connections,
         header_timeout: cli.header_timeout,
         grace: Duration::from_millis(500),
     };
@@ -311,5 +345,25 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_leave_the_exporter_its_own_descriptors() {
+        // (asked, soft limit, served)
+        for (asked, soft, served) in [
+            (256, 1 << 20, 256),
+            (256, 1024, 256),
+            (256, 64, 32),
+            (10, 64, 10),
+            (256, 20, 1),
+            (256, u64::MAX, 256),
+        ] {
+            assert_eq!(connections(asked, soft), served, "{asked} at {soft}");
+        }
     }
 }

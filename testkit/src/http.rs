@@ -59,7 +59,12 @@ pub struct Response {
 /// A minimal HTTP/1.1 request to 127.0.0.1:`port` over a fresh connection
 /// (`Connection: close`), with a 10 s read timeout.
 pub fn request(port: u16, method: &str, path: &str) -> io::Result<Response> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    request_on(TcpStream::connect(("127.0.0.1", port))?, method, path)
+}
+
+/// [`request`] over a connection opened earlier: one the server accepted
+/// before others filled its limits.
+pub fn request_on(mut stream: TcpStream, method: &str, path: &str) -> io::Result<Response> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         stream,
