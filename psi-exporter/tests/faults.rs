@@ -475,24 +475,24 @@ fn fails(mut command: Command) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start");
-    let mut process = Process { child };
-    let status = process
-        .wait_timeout(LIMIT)
-        .expect("wait")
-        .expect("it exits at once, without hanging");
-    let mut stderr = String::new();
-    if let Some(mut pipe) = process.child.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    (status.code(), stderr)
+    exit_and_stderr(Process { child })
 }
 
 /// Stops a server started with a piped stderr: its exit code and stderr.
-fn stop(mut server: Process) -> (Option<i32>, String) {
+fn stop(server: Process) -> (Option<i32>, String) {
     server.signal("TERM").expect("SIGTERM");
-    let status = server.wait_timeout(LIMIT).expect("wait").expect("it stops");
+    exit_and_stderr(server)
+}
+
+/// Waits (a bounded time: never a hang) for the process to exit, then
+/// reads its piped stderr.
+fn exit_and_stderr(mut process: Process) -> (Option<i32>, String) {
+    let status = process
+        .wait_timeout(LIMIT)
+        .expect("wait")
+        .expect("it exits, without hanging");
     let mut stderr = String::new();
-    if let Some(mut pipe) = server.child.stderr.take() {
+    if let Some(mut pipe) = process.child.stderr.take() {
         let _ = pipe.read_to_string(&mut stderr);
     }
     (status.code(), stderr)
