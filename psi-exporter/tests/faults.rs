@@ -788,11 +788,19 @@ fn sigterm_during_a_slow_scrape() {
     let pid = exporter.child.id();
     assert!(is_complete(&metrics(port)));
 
-    // An idle kept-alive connection, and one half-way through its headers.
+    // An idle kept-alive connection, one half-way through its headers, and
+    // one whose client stopped reading its answer: none may delay the exit
+    // past the grace period.
     let idle = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let mut half = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     half.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .expect("half a request");
+    let stalled = http::stalled_reader(port, "/metrics").expect("a stalled reader");
+    // Its scrape is over once its answer starts to come: the next scrape
+    // caught reading is the in-flight request's.
+    stalled.set_read_timeout(Some(LIMIT)).expect("a timeout");
+    let started = stalled.peek(&mut [0; 1]).expect("its answer starts");
+    assert_eq!(started, 1);
 
     // A request whose scrape is reading when SIGTERM comes.
     let mut caught = None;
@@ -838,6 +846,10 @@ fn sigterm_during_a_slow_scrape() {
     assert_eq!(read_until_closed(idle).expect("closed").len(), 0);
     let answer = read_until_closed(half).expect("closed");
     assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    // The client that stopped reading held nothing up: what the kernel
+    // buffers for it is the kernel's, and the rest would have been cut at
+    // the end of the grace period.
+    drop(stalled);
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the port is released"

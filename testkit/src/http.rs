@@ -88,6 +88,21 @@ pub fn request_on(mut stream: TcpStream, method: &str, path: &str) -> io::Result
     })
 }
 
+/// A client that sends `GET path` and never reads the answer, with a receive
+/// buffer as small as the kernel allows: a server writing a body larger
+/// than what the kernel buffers on both sides (its send buffer grows to a
+/// few megabytes on loopback) is left blocked until it gives up on the
+/// connection.
+pub fn stalled_reader(port: u16, path: &str) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    rustix::net::sockopt::set_socket_recv_buffer_size(&stream, 1)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    Ok(stream)
+}
+
 /// `GET path`, see [`request`].
 pub fn get(port: u16, path: &str) -> io::Result<Response> {
     request(port, "GET", path)
