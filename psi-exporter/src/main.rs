@@ -25,6 +25,7 @@ use psi_core::node::Levels;
 use psi_core::report::Chain;
 use psi_core::target::Target;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::app::{App, Source};
@@ -283,6 +284,17 @@ fn raise_nofile() -> (u64, u64) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    // Caught from here on: a SIGTERM while the target is searched for or
+    // the tree walked is kept, and stops the server as soon as it is up
+    // (exit 0), rather than killing the process.
+    let signals = {
+        let _entered = runtime.enter();
+        Signals::install()
+    };
     let (soft, hard) = match cli.mode {
         ModeChoice::Sidecar => nofile(),
         ModeChoice::Node => raise_nofile(),
@@ -301,15 +313,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         header_timeout: cli.header_timeout,
         grace: Duration::from_millis(500),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
     runtime.block_on(async move {
         let listener = bind(addr).await?;
         let local = listener.local_addr().context("failed to read the bound address")?;
         tracing::info!(addr = %local, version = env!("CARGO_PKG_VERSION"), "serving /metrics, /psi, /health and /");
-        http::serve(listener, app, limits, shutdown_signal()).await;
+        http::serve(listener, app, limits, signals.recv()).await;
         tracing::info!("stopped");
         Ok(())
     })
@@ -332,19 +340,36 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     }
 }
 
-/// Resolves on SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+/// SIGTERM (Kubernetes stopping the pod) and SIGINT (Ctrl-C), caught from
+/// [`install`](Signals::install) on.
+struct Signals(Option<(Signal, Signal)>);
+
+impl Signals {
+    /// Catches both signals; must run inside the runtime that will await
+    /// them. Without handlers (an error logged), only SIGKILL stops us.
+    fn install() -> Signals {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Signals(Some((term, int))),
+            _ => {
+                tracing::error!("cannot install signal handlers; stop with SIGKILL");
+                Signals(None)
+            }
+        }
+    }
+
+    /// Resolves on the first of the two, including one that came before
+    /// this was awaited.
+    async fn recv(self) {
+        let Some((mut term, mut int)) = self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
     }
 }
 

@@ -855,3 +855,37 @@ fn sigterm_during_a_slow_scrape() {
         "the port is released"
     );
 }
+
+#[test]
+fn sigterm_while_starting_up_is_an_exit_0_once_up() {
+    // Node mode logs its descriptor budget, then walks the tree before it
+    // listens: SIGTERM there is kept, and served as soon as the server is up.
+    let Some(root) = cgroup::root() else { return };
+    let pods = Pods::make(&root, "sigterm-start", 200);
+    let port = free_port().expect("port");
+    let child = Command::new(env!("CARGO_BIN_EXE_psi-exporter"))
+        .args(["--mode", "node", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--cgroup-root")
+        .arg(pods.root.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut exporter = Process { child };
+    let mut log = std::io::BufReader::new(exporter.child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("descriptor budget") {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut log, &mut line).expect("a log line");
+        assert!(n > 0, "the exporter ended before its budget line");
+    }
+    exporter.signal("TERM").expect("SIGTERM");
+    let status = exporter
+        .wait_timeout(LIMIT)
+        .expect("wait")
+        .expect("it stops");
+    let mut rest = String::new();
+    let _ = log.read_to_string(&mut rest);
+    assert_eq!(status.code(), Some(0), "exit 0, not {status}:\n{rest}");
+    assert!(rest.contains("SIGTERM: shutting down"), "{rest}");
+}
