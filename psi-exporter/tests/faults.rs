@@ -64,14 +64,15 @@ fn the_monitored_cgroup_removed_and_re_created_mid_scrape() {
     let scraper = Scraper::start(port, "/metrics");
     for round in 0..40 {
         remove_dir_retrying(&path).expect("rmdir the cgroup");
-        // Every other round lets a scrape see each state; the others race
-        // the rmdir and the mkdir with the scrapes in flight.
+        // Every other round lets a whole scrape see each state (the second
+        // response to come began after the change); the others race the
+        // rmdir and the mkdir with the scrapes in flight.
         if round % 2 == 0 {
-            scraper.wait_for(1);
+            scraper.wait_for(2);
         }
         std::fs::create_dir(&path).expect("re-create the cgroup");
         if round % 2 == 0 {
-            scraper.wait_for(1);
+            scraper.wait_for(2);
         }
     }
     scraper.wait_for(1);
@@ -125,13 +126,13 @@ fn node_cgroups_removed_and_re_created_mid_scrape() {
             remove_dir_retrying(dir).expect("rmdir a pod");
         }
         if round % 2 == 0 {
-            scraper.wait_for(1);
+            scraper.wait_for(2);
         }
         for dir in &churned {
             std::fs::create_dir(dir).expect("re-create a pod");
         }
         if round % 2 == 0 {
-            scraper.wait_for(1);
+            scraper.wait_for(2);
         }
     }
     scraper.wait_for(1);
