@@ -13,7 +13,10 @@ use std::time::Duration;
 use psi_testkit::cgroup::{self, TestCgroup, remove_dir_retrying};
 use psi_testkit::http::{free_port, sample};
 use psi_testkit::process::eventually;
-use support::{Pod, metrics, start_exporter_on, wait_for_target};
+use support::{
+    Pod, Scraper, all_ok, is_complete, metrics, promtool_check_all, start_exporter_on,
+    wait_for_target,
+};
 
 /// Well under the 60 s of the unsupported-file cache that kept the dead
 /// target before, and above a rediscovery interval (200 ms here) plus a few
@@ -99,4 +102,48 @@ fn a_fixed_cgroup_removed_and_re_created_is_followed() {
     );
     let want = format!("path=\"{}\"", path.display());
     assert!(back.is_some_and(|b| b.contains(&want)));
+}
+
+/// The monitored container moved back and forth between two cgroups, the
+/// one it left removed and made again each time, while scrapes run: every
+/// scrape is whole, each move is followed, and the gone reads are counted.
+#[test]
+fn moves_and_removals_in_a_loop_under_scrapes() {
+    let Some(root) = cgroup::root() else { return };
+    let pod = Pod::start(&root, "moves");
+    let b = TestCgroup::new(&root, "moves-b").expect("cgroup B");
+    let port = free_port().expect("port");
+    let mut exporter = pod.exporter(port, &["--rediscover-interval", "10ms"]);
+    let pid = pod.pid();
+    wait_for_target(port, pid);
+    let scraper = Scraper::start(port, "/metrics");
+    let (a_path, b_path) = (pod.app.path().to_owned(), b.path().to_owned());
+    for round in 0..10 {
+        let (from, to) = if round % 2 == 0 {
+            (&a_path, &b_path)
+        } else {
+            (&b_path, &a_path)
+        };
+        std::fs::write(to.join("cgroup.procs"), pid.to_string()).expect("move the process");
+        remove_dir_retrying(from).expect("rmdir the cgroup it left");
+        let want = format!("path=\"{}\"", to.display());
+        let followed = eventually(FOLLOW_LIMIT, || metrics(port).contains(&want).then_some(()));
+        assert!(
+            followed.is_some(),
+            "round {round}: followed into {}",
+            to.display()
+        );
+        std::fs::create_dir(from).expect("make it again");
+    }
+    let responses = scraper.stop();
+    let bodies = all_ok(&responses);
+    assert!(bodies.iter().all(|b| is_complete(b)), "every scrape whole");
+    promtool_check_all(bodies.iter().copied());
+    let last = metrics(port);
+    let gone = sample(
+        &last,
+        "psi_read_errors_total{resource=\"cpu\",reason=\"gone\"}",
+    );
+    assert!(gone.is_some_and(|n| n > 0.0), "{last}");
+    assert!(matches!(exporter.child.try_wait(), Ok(None)));
 }
