@@ -873,13 +873,7 @@ fn sigterm_while_starting_up_is_an_exit_0_once_up() {
         .spawn()
         .expect("start");
     let mut exporter = Process { child };
-    let mut log = std::io::BufReader::new(exporter.child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.contains("descriptor budget") {
-        line.clear();
-        let n = std::io::BufRead::read_line(&mut log, &mut line).expect("a log line");
-        assert!(n > 0, "the exporter ended before its budget line");
-    }
+    let mut log = support::log_until(&mut exporter, "descriptor budget");
     exporter.signal("TERM").expect("SIGTERM");
     let status = exporter
         .wait_timeout(LIMIT)

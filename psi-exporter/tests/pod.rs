@@ -261,13 +261,7 @@ fn connection_cap_and_header_timeout_keep_the_server_serving() {
     let mut exporter = Process { child };
     // Wait for the log line, not with a probe connection, which would hold
     // one of the two slots for a moment.
-    let mut log = std::io::BufReader::new(exporter.child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.contains("serving /metrics") {
-        line.clear();
-        let n = std::io::BufRead::read_line(&mut log, &mut line).expect("read the log");
-        assert!(n > 0, "the exporter exited before serving");
-    }
+    let mut log = support::log_until(&mut exporter, "serving /metrics");
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
 
     // Two slow clients hold both slots, each half-way through its headers.

@@ -6,8 +6,9 @@
 pub mod kubelet;
 
 use std::collections::HashSet;
+use std::io::BufRead as _;
 use std::path::Path;
-use std::process::Command;
+use std::process::{ChildStderr, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -344,4 +345,23 @@ pub fn wait_for_pid(port: u16, pid: u32, limit: Duration) -> bool {
         (psi_pids(port) == [u64::from(pid)]).then_some(())
     })
     .is_some()
+}
+
+/// Reads the piped stderr of `process` up to a line holding `needle` (a
+/// log line: the moment to act, with no probe connection of our own); the
+/// reader, for the rest.
+///
+/// # Panics
+///
+/// When the process ends first, or its stderr is not piped.
+pub fn log_until(process: &mut Process, needle: &str) -> std::io::BufReader<ChildStderr> {
+    let stderr = process.child.stderr.take().expect("a piped stderr");
+    let mut log = std::io::BufReader::new(stderr);
+    let mut line = String::new();
+    while !line.contains(needle) {
+        line.clear();
+        let n = log.read_line(&mut line).expect("read the log");
+        assert!(n > 0, "the process ended before logging {needle:?}");
+    }
+    log
 }
