@@ -248,6 +248,33 @@ fn cgroup_pressure_switched_off_and_on_in_both_modes() {
     assert!(alive(&mut sidecar) && alive(&mut node));
 }
 
+#[test]
+fn cgroup_pressure_switched_off_keeps_the_discovered_target() {
+    // Hidden files are not a removed cgroup: the container stays the target,
+    // read through its own /sys/fs/cgroup, and is not searched for again.
+    let Some(root) = cgroup::root() else { return };
+    let pod = Pod::start(&root, "pressure-off-pod");
+    let port = free_port().expect("port");
+    let _exporter = pod.exporter(port, &[]);
+    support::wait_for_target(port, pod.pid());
+    set_pressure(pod.app.path(), false);
+    let body = metrics(port);
+    assert!(errors(&body, "cpu", "disabled") >= 1.0, "{body}");
+    assert!(
+        !has_series(&body, "psi_cpu_waiting_seconds_total"),
+        "{body}"
+    );
+    assert!(body.contains(&format!("pids=\"{}\"", pod.pid())), "{body}");
+    set_pressure(pod.app.path(), true);
+    let body = metrics(port);
+    assert!(has_series(&body, "psi_cpu_waiting_seconds_total"), "{body}");
+    assert_eq!(
+        sample(&body, "psi_target_discoveries_total"),
+        Some(1.0),
+        "{body}"
+    );
+}
+
 // ------------------------------------------------ a container restarted 100 times
 
 #[test]
