@@ -81,6 +81,7 @@ pub struct App {
     scrapes: u64,
     bodies: Bodies,
     triggers: Triggers,
+    connections: Arc<crate::conn::Stats>,
 }
 
 impl App {
@@ -93,9 +94,15 @@ impl App {
             scrapes: 0,
             bodies: Bodies::default(),
             triggers,
+            connections: Arc::default(),
         };
         app.follow_target();
         app
+    }
+
+    /// The HTTP server's connection counters, written in `/metrics`.
+    pub fn connections(&self) -> Arc<crate::conn::Stats> {
+        self.connections.clone()
     }
 
     /// Points the triggers at the current target (they re-arm when it changes).
@@ -237,7 +244,8 @@ impl App {
         }
     }
 
-    /// The exporter's own families in both modes: errors, scrapes, build.
+    /// The exporter's own families in both modes: errors, scrapes, build,
+    /// connections.
     fn write_own(&self, enc: &mut Encoder<'_>) {
         enc.header(psi_core::header!(
             "psi_read_errors_total",
@@ -270,6 +278,7 @@ impl App {
         ));
         let version = [("version", env!("CARGO_PKG_VERSION"))];
         enc.sample("psi_exporter_build_info", &version, &[], Value::Int(1));
+        self.connections.write(enc);
     }
 
     /// The `/psi` body: the current reading as JSON, for debugging, in the

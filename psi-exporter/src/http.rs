@@ -17,9 +17,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::app::App;
+use crate::conn::{Dropped, Registry, Room, State, Timeouts, Tracked, Watchdog};
 
 /// The app, shared by the connections (all on one thread; the lock is never contended long).
 pub type Shared = Arc<Mutex<App>>;
@@ -27,10 +27,12 @@ pub type Shared = Arc<Mutex<App>>;
 /// Limits on what clients may do.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Connections served at once; more are closed at once.
+    /// Connections open at once. At the cap a new connection takes the place
+    /// of the one idle the longest (see [`crate::conn`]); it is refused only
+    /// when every connection is answering a request.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers.
-    pub header_timeout: Duration,
+    /// How long a connection may spend in each phase.
+    pub timeouts: Timeouts,
     /// Time in-flight requests get to finish after a shutdown signal.
     pub grace: Duration,
 }
@@ -139,10 +141,16 @@ pub fn respond(app: &Shared, method: &Method, path: &str, gzip_ok: bool) -> Resp
     r
 }
 
-async fn handle(app: Shared, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    app: Shared,
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    state.begin_request();
     let gzip_ok = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
     let r = respond(&app, req.method(), req.uri().path(), gzip_ok);
     tracing::debug!(method = %req.method(), path = req.uri().path(), status = r.status().as_u16(), "request");
+    state.end_request();
     Ok(r)
 }
 
@@ -154,12 +162,14 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let registry = Registry::new(lock(&app).connections());
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
+    // hyper's header timeout also runs while a kept-alive connection waits
+    // for its next request; the connection's watchdog times each phase.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(None)
         .max_buf_size(16 * 1024)
         .keep_alive(true);
     tokio::pin!(shutdown);
@@ -176,23 +186,49 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = limits.max_connections, "too many connections; closing this one");
-            drop(stream);
-            continue;
-        };
+        match registry.make_room(limits.max_connections) {
+            Room::Free => {}
+            // The evicted connection's task closes its socket before this
+            // one is served, so the cap holds.
+            Room::Evicted => tokio::task::yield_now().await,
+            Room::Full => {
+                let refused = registry.refused();
+                // Once, then every thousandth: a flood must not flood the log.
+                if refused % 1000 == 1 {
+                    tracing::warn!(%peer, max = limits.max_connections, refused, "every connection is answering a request; closing new ones");
+                }
+                drop(stream);
+                continue;
+            }
+        }
         let _ = stream.set_nodelay(true);
+        let (place, evicted) = registry.enter();
         let app = app.clone();
+        let state = place.state.clone();
         let conn = builder.serve_connection(
-            TokioIo::new(stream),
-            service_fn(move |req| handle(app.clone(), req)),
+            TokioIo::new(Tracked::new(stream, place.state.clone())),
+            service_fn(move |req| handle(app.clone(), state.clone(), req)),
         );
         let conn = graceful.watch(conn);
+        let watchdog = Watchdog::new(place.state.clone(), limits.timeouts);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let why = tokio::select! {
+                ended = conn => {
+                    if let Err(e) = ended {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    None
+                }
+                why = watchdog => Some(why),
+                Ok(()) = evicted => Some(Dropped::Evicted),
+            };
+            if let Some(why) = why {
+                tracing::debug!(%peer, reason = why.name(), "closing the connection");
+                place.dropped(why);
             }
-            drop(slot);
+            // Dropping the place (and the connection) closes the socket and
+            // leaves the registry.
+            drop(place);
         });
     }
     drop(listener);

@@ -5,6 +5,7 @@
 
 mod app;
 mod cli;
+mod conn;
 mod http;
 mod node;
 mod target;
@@ -243,7 +244,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let app = Arc::new(Mutex::new(App::new(source, families(&cli), triggers)));
     let limits = Limits {
         max_connections: cli.max_connections.max(1),
-        header_timeout: cli.header_timeout,
+        timeouts: crate::conn::Timeouts {
+            header: cli.header_timeout,
+            write: cli.write_timeout,
+            idle: cli.idle_timeout,
+        },
         grace: Duration::from_millis(500),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
