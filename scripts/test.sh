@@ -15,6 +15,10 @@ step "installing test dependencies"
 need_apt=()
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v curl >/dev/null || need_apt+=(curl)
+# Load tests (psi-exporter/tests/load.rs) and the TLS benchmark.
+command -v wrk >/dev/null || need_apt+=(wrk)
+# Certificates for the TLS tests.
+command -v openssl >/dev/null || need_apt+=(openssl)
 # libfuzzer-sys builds libFuzzer's C++ sources for the fuzz step.
 command -v g++ >/dev/null || need_apt+=(g++)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -81,7 +81,7 @@ pub struct App {
     scrapes: u64,
     bodies: Bodies,
     triggers: Triggers,
-    connections: Arc<crate::conn::Stats>,
+    connections: Arc<crate::stats::Stats>,
 }
 
 impl App {
@@ -100,8 +100,8 @@ impl App {
         app
     }
 
-    /// The HTTP server's connection counters, written in `/metrics`.
-    pub fn connections(&self) -> Arc<crate::conn::Stats> {
+    /// The HTTP server's counters, written in `/metrics`.
+    pub fn connections(&self) -> Arc<crate::stats::Stats> {
         self.connections.clone()
     }
 

@@ -22,10 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use psi_core::expose::{Encoder, Value};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
+
+use crate::stats::{Dropped, Stats};
 
 /// What a connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,109 +67,6 @@ impl Timeouts {
             Phase::Reading => self.header,
             Phase::Busy => self.write,
             Phase::Idle => self.idle,
-        }
-    }
-}
-
-/// Why the exporter closed a connection itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dropped {
-    /// Idle (or still reading its headers) when a new connection needed its
-    /// place at the cap.
-    Evicted = 0,
-    /// A new connection at the cap, with every connection busy.
-    Refused = 1,
-    /// Its headers took longer than the header timeout.
-    HeaderTimeout = 2,
-    /// Its response took longer than the write timeout.
-    WriteTimeout = 3,
-    /// Idle for longer than the idle timeout.
-    IdleTimeout = 4,
-}
-
-impl Dropped {
-    /// Every reason, in the order of their values.
-    pub const ALL: [Dropped; 5] = [
-        Dropped::Evicted,
-        Dropped::Refused,
-        Dropped::HeaderTimeout,
-        Dropped::WriteTimeout,
-        Dropped::IdleTimeout,
-    ];
-
-    /// The `reason` label.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dropped::Evicted => "evicted",
-            Dropped::Refused => "refused",
-            Dropped::HeaderTimeout => "header_timeout",
-            Dropped::WriteTimeout => "write_timeout",
-            Dropped::IdleTimeout => "idle_timeout",
-        }
-    }
-
-    fn timeout(phase: Phase) -> Dropped {
-        match phase {
-            Phase::Reading => Dropped::HeaderTimeout,
-            Phase::Busy => Dropped::WriteTimeout,
-            Phase::Idle => Dropped::IdleTimeout,
-        }
-    }
-}
-
-/// Counters of the server's connections, shown in `/metrics`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    accepted: AtomicU64,
-    open: AtomicU64,
-    dropped: [AtomicU64; Dropped::ALL.len()],
-}
-
-impl Stats {
-    fn dropped(&self, why: Dropped) {
-        self.dropped[why as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Connections closed by the exporter for `why`, so far.
-    pub fn dropped_for(&self, why: Dropped) -> u64 {
-        self.dropped[why as usize].load(Ordering::Relaxed)
-    }
-
-    /// Writes the connection families.
-    pub fn write(&self, enc: &mut Encoder<'_>) {
-        enc.header(psi_core::header!(
-            "psi_exporter_connections_accepted_total",
-            counter,
-            "Connections accepted by the HTTP server"
-        ));
-        let accepted = self.accepted.load(Ordering::Relaxed);
-        enc.sample(
-            "psi_exporter_connections_accepted_total",
-            &[],
-            &[],
-            Value::Int(accepted),
-        );
-        enc.header(psi_core::header!(
-            "psi_exporter_connections",
-            gauge,
-            "Connections open now"
-        ));
-        let open = self.open.load(Ordering::Relaxed);
-        enc.sample("psi_exporter_connections", &[], &[], Value::Int(open));
-        enc.header(psi_core::header!(
-            "psi_exporter_connections_dropped_total",
-            counter,
-            "Connections the exporter closed itself, by reason (evicted, refused, header_timeout, write_timeout, idle_timeout)"
-        ));
-        for why in Dropped::ALL {
-            let n = self.dropped_for(why);
-            let labels = [("reason", why.name())];
-            enc.sample(
-                "psi_exporter_connections_dropped_total",
-                &labels,
-                &[],
-                Value::Int(n),
-            );
         }
     }
 }
@@ -232,6 +130,15 @@ impl State {
         if self.responded.swap(0, Ordering::Relaxed) == 1 {
             self.set(Phase::Idle);
         }
+    }
+}
+
+/// The reason for closing a connection whose `phase` lasted too long.
+fn timeout(phase: Phase) -> Dropped {
+    match phase {
+        Phase::Reading => Dropped::HeaderTimeout,
+        Phase::Busy => Dropped::WriteTimeout,
+        Phase::Idle => Dropped::IdleTimeout,
     }
 }
 
@@ -348,7 +255,7 @@ impl Future for Watchdog {
             let (phase, since) = self.state.get();
             let deadline = self.state.clock.at(since) + self.timeouts.of(phase);
             if deadline <= Instant::now() {
-                return Poll::Ready(Dropped::timeout(phase));
+                return Poll::Ready(timeout(phase));
             }
             if deadline != self.deadline {
                 self.deadline = deadline;
@@ -413,7 +320,7 @@ impl Drop for Place {
         if let Some(i) = inner.conns.iter().position(|e| e.id == self.id) {
             inner.conns.swap_remove(i);
         }
-        self.registry.stats.open.fetch_sub(1, Ordering::Relaxed);
+        self.registry.stats.closed();
     }
 }
 
@@ -493,8 +400,7 @@ impl Registry {
             evict: Some(tx),
         });
         drop(inner);
-        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        self.stats.open.fetch_add(1, Ordering::Relaxed);
+        self.stats.opened();
         let place = Place {
             id,
             state,

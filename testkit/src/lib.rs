@@ -8,6 +8,7 @@
 //! | [`fakeproc`] | a fake `/proc` tree for pid_flag discovery |
 //! | [`files`] | directories of files made for a test: saved pressure files, kernel text |
 //! | [`http`] | requests to a server under test, the samples of its exposition, `promtool` |
+//! | [`pki`] | a test CA, server and client certificates, made with `openssl` |
 //! | [`process`] | child processes stopped on drop, and polling until something happens |
 //!
 //! Each item has one path: callers name the module
@@ -34,5 +35,6 @@ pub mod ci;
 pub mod fakeproc;
 pub mod files;
 pub mod http;
+pub mod pki;
 pub mod pod;
 pub mod process;
