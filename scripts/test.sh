@@ -73,6 +73,7 @@ fi
 step "pod tests (podman kube play): the sidecar, then the node DaemonSet"
 bash tests/pod/run.sh
 bash tests/pod/node.sh
+step "soak, 60 s (benches/soak.sh: node mode over churning pods, on the pod tests' static build)"; BUILD=static DURATION=60s bash benches/soak.sh
 
 step "all checks passed"
 echo "tests: ${passed} passed, ${failed} failed"
