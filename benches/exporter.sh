@@ -65,24 +65,6 @@ cp "$(target_dir)/release/examples/static_server" "$work/static_server"
 
 CLK_TCK=$(getconf CLK_TCK)
 
-# wrk ... > file; checks for errors, prints "requests rps p50_us p99_us".
-run_wrk() {
-    local out=$1
-    shift
-    taskset -c "$CLIENT_CPU" wrk "$@" >"$out" 2>&1 || { cat "$out" >&2; return 1; }
-    if grep -qE 'Non-2xx|Socket errors' "$out"; then
-        echo "exporter.sh: wrk saw errors:" >&2
-        grep -E 'Non-2xx|Socket errors' "$out" >&2
-    fi
-    local requests rps p50 p99
-    requests=$(awk '/ requests in / { print $1 }' "$out")
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    p50=$(awk '$1 == "50%" { print $2 }' "$out")
-    p99=$(awk '$1 == "99%" { print $2 }' "$out")
-    [[ -n $requests && $requests -gt 0 ]] || { cat "$out" >&2; echo "exporter.sh: wrk served nothing" >&2; return 1; }
-    echo "$requests $rps $(to_us "${p50:-0us}") $(to_us "${p99:-0us}")"
-}
-
 # Stops each wrk thread after $WRK_LIMIT responses (wrk still waits out -d).
 cat >"$work/limit.lua" <<'EOF'
 local n = 0

@@ -1,4 +1,4 @@
-# Helpers shared by the benchmark scripts (exporter.sh, node.sh, soak.sh).
+# Helpers shared by the benchmark scripts (exporter.sh, node.sh, soak.sh, tls.sh).
 # Sourced, never run: `source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"`.
 #
 # Messages are prefixed with the sourcing script's name. Nothing here sets
@@ -69,6 +69,25 @@ to_us() {
         else if (v ~ /s$/) m = 1e6; else m = 1
         printf "%.0f", n * m
     }'
+}
+
+# run_wrk OUT WRK-ARGS...: runs wrk pinned to $CLIENT_CPU (default 1),
+# its output in OUT; warns of errors; prints "requests rps p50_us p99_us".
+run_wrk() {
+    local out=$1
+    shift
+    taskset -c "${CLIENT_CPU:-1}" wrk "$@" >"$out" 2>&1 || { cat "$out" >&2; return 1; }
+    if grep -qE 'Non-2xx|Socket errors' "$out"; then
+        echo "$bench_name: wrk saw errors:" >&2
+        grep -E 'Non-2xx|Socket errors' "$out" >&2
+    fi
+    local requests rps p50 p99
+    requests=$(awk '/ requests in / { print $1 }' "$out")
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    p50=$(awk '$1 == "50%" { print $2 }' "$out")
+    p99=$(awk '$1 == "99%" { print $2 }' "$out")
+    [[ -n $requests && $requests -gt 0 ]] || { cat "$out" >&2; echo "$bench_name: wrk served nothing" >&2; return 1; }
+    echo "$requests $rps $(to_us "${p50:-0us}") $(to_us "${p99:-0us}")"
 }
 
 # True when something accepts connections on 127.0.0.1:PORT.

@@ -4,13 +4,15 @@
 //! both ways: Prometheus sends the same credentials every scrape and pays
 //! once, and a client repeating a wrong password pays nothing. Checks of new
 //! credentials run one at a time, off the server's thread, and at most
-//! [`CHECKS_PER_SECOND`]: beyond that a request gets `429` at once, so a
-//! client guessing passwords cannot take the CPU. The caches hold keyed
+//! [`CHECKS_PER_SECOND`]; a few requests wait their turn (and find the
+//! verdict cached if theirs were the credentials just checked), the others
+//! get `429` at once, so a client guessing passwords cannot take the CPU. The caches hold keyed
 //! 128-bit digests of (user, password, hash), never a password, and forget
 //! everything when full.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -25,6 +27,9 @@ pub const CHECKS_PER_SECOND: u32 = 4;
 
 /// Entries kept in each cache before it is cleared.
 const CACHE: usize = 1024;
+
+/// Requests waiting for a check before more are refused at once.
+const MAX_WAITING: usize = 16;
 
 /// What [`Auth::check`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +55,7 @@ pub struct Auth {
     keys: (std::hash::RandomState, std::hash::RandomState),
     caches: Mutex<Caches>,
     one_at_a_time: Semaphore,
+    waiting: AtomicUsize,
     stats: Arc<Stats>,
 }
 
@@ -87,6 +93,7 @@ impl Auth {
                 refilled: Instant::now(),
             }),
             one_at_a_time: Semaphore::new(1),
+            waiting: AtomicUsize::new(0),
             stats,
         }
     }
@@ -98,6 +105,32 @@ impl Auth {
     fn digest(&self, parts: [&str; 3]) -> u128 {
         let one = |state: &std::hash::RandomState| state.hash_one(parts);
         (u128::from(one(&self.keys.0)) << 64) | u128::from(one(&self.keys.1))
+    }
+
+    /// The cached verdict on `key`, if any.
+    fn cached(&self, key: u128) -> Option<Verdict> {
+        let caches = self.lock();
+        if caches.allowed.contains(&key) {
+            return Some(Verdict::Allowed);
+        }
+        let denied = caches.denied.contains(&key);
+        drop(caches);
+        denied.then(|| self.refuse(Denied::Wrong))
+    }
+
+    /// Takes a token for a new check, if one is left this second.
+    fn spend(&self) -> bool {
+        let mut caches = self.lock();
+        let now = Instant::now();
+        let per_second = f64::from(CHECKS_PER_SECOND);
+        let elapsed = now.duration_since(caches.refilled).as_secs_f64();
+        caches.tokens = (caches.tokens + elapsed * per_second).min(per_second);
+        caches.refilled = now;
+        if caches.tokens < 1.0 {
+            return false;
+        }
+        caches.tokens -= 1.0;
+        true
     }
 
     fn refuse(&self, why: Denied) -> Verdict {
@@ -120,29 +153,28 @@ impl Auth {
         };
         let hash = users.get(&user).cloned();
         let key = self.digest([&user, &password, hash.as_deref().unwrap_or("")]);
-        {
-            let mut caches = self.lock();
-            if caches.allowed.contains(&key) {
-                return Verdict::Allowed;
-            }
-            if caches.denied.contains(&key) {
-                drop(caches);
-                return self.refuse(Denied::Wrong);
-            }
-            let now = Instant::now();
-            let per_second = f64::from(CHECKS_PER_SECOND);
-            let elapsed = now.duration_since(caches.refilled).as_secs_f64();
-            caches.tokens = (caches.tokens + elapsed * per_second).min(per_second);
-            caches.refilled = now;
-            if caches.tokens < 1.0 {
-                drop(caches);
-                return self.refuse(Denied::Busy);
-            }
-            caches.tokens -= 1.0;
+        if let Some(verdict) = self.cached(key) {
+            return verdict;
         }
-        let Ok(_permit) = self.one_at_a_time.acquire().await else {
+        // One check at a time; a few wait their turn, the rest are refused
+        // at once rather than holding their connections.
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return self.refuse(Denied::Busy);
+        }
+        let permit = self.one_at_a_time.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let Ok(_permit) = permit else {
             return self.refuse(Denied::Busy);
         };
+        // The same credentials may have been checked while this one waited
+        // (a scraper's first connections all come at once).
+        if let Some(verdict) = self.cached(key) {
+            return verdict;
+        }
+        if !self.spend() {
+            return self.refuse(Denied::Busy);
+        }
         let known = hash.is_some();
         let checked = tokio::task::spawn_blocking(move || {
             let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
