@@ -207,6 +207,15 @@ impl App {
             ));
             let n = target.discoveries;
             enc.sample("psi_target_discoveries_total", &[], &[], Value::Int(n));
+            enc.header(psi_core::header!(
+                "psi_discovery_refused_flags",
+                gauge,
+                "Other processes' pid_flag files refused at the last search that found nothing, by reason (fifo, device, too_large, not_utf8, ...)"
+            ));
+            for &(reason, n) in target.refused() {
+                let labels = [("reason", reason)];
+                enc.sample("psi_discovery_refused_flags", &labels, &[], Value::Int(n));
+            }
         }
         if !self.triggers.is_empty() {
             enc.header(psi_core::header!(
@@ -308,7 +317,7 @@ impl App {
         target.refresh();
         let text = match (target.active(), target.last_error()) {
             (Some(active), _) => format!(
-                "ok: exporting {} ({}{})\n",
+                "ok: exporting {} ({}{})",
                 active.target.dir.display(),
                 target.mode().name(),
                 if active.target.pids.is_empty() {
@@ -318,11 +327,16 @@ impl App {
                 }
             ),
             (None, Some(e)) => {
-                format!("ok: serving, but the monitored container is not found: {e}\n")
+                format!("ok: serving, but the monitored container is not found: {e}")
             }
-            (None, None) => "ok: serving, searching for the monitored container\n".to_owned(),
+            (None, None) => "ok: serving, searching for the monitored container".to_owned(),
         };
-        Bytes::from(text)
+        // One line, whatever a path holds: a cgroup name may carry a
+        // carriage return or a tab, and a probe's reader must not be shown
+        // a second line that the exporter did not write.
+        let mut line = one_line(&text);
+        line.push('\n');
+        Bytes::from(line)
     }
 
     /// The `/` page: links and the current target.
@@ -347,9 +361,59 @@ fn pid_list(pids: &[u32]) -> String {
         .join(",")
 }
 
+/// Everything HTML gives a meaning to, in text and in attribute values.
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `/health`'s escaping: a backslash doubled, `\n`, `\r` and `\t` as
+/// those two characters, any other control character as `\xNN` (`\u{NNNN}`
+/// above U+00FF), so that the body is one line of printable text.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() && u32::from(c) <= 0xff => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_text_is_one_printable_line() {
+        assert_eq!(one_line("a\\b\nc\rd\te"), "a\\\\b\\nc\\rd\\te");
+        assert_eq!(one_line("\u{1}\u{7f}\u{85}é"), "\\x01\\x7f\\x85é");
+        assert_eq!(one_line("plain /sys/fs/cgroup"), "plain /sys/fs/cgroup");
+    }
+
+    #[test]
+    fn html_escapes_what_html_reads() {
+        assert_eq!(
+            html_escape("<script>\"a\\b'&"),
+            "&lt;script&gt;&quot;a\\b&#39;&amp;"
+        );
+    }
 }
