@@ -290,7 +290,7 @@ impl Node {
             utf8(dir)
                 && (all
                     || cgroup::relative(&config.mount, dir)
-                        .and_then(|name| Identity::from_path(Path::new(&name)))
+                        .and_then(|name| Identity::from_cgroup(Path::new(&name)))
                         .is_none_or(|id| id.level != Level::Container))
         };
         let mut unlabelled = 0;
@@ -302,7 +302,7 @@ impl Node {
             let Some(name) = cgroup::relative(&config.mount, &entry.path) else {
                 continue;
             };
-            let identity = Identity::from_path(Path::new(&name));
+            let identity = Identity::from_cgroup(Path::new(&name));
             let level = match (&identity, entry.depth) {
                 (_, 0) => Levels::NODE,
                 (Some(id), _) => match id.level {

@@ -420,6 +420,64 @@ fn log_names_that_mimic_the_kubelets_never_name_the_wrong_cgroup() {
     );
 }
 
+#[test]
+fn a_kubepods_made_inside_another_cgroup_is_no_pod() {
+    let Some(root) = cgroup::root() else { return };
+    let top = TestCgroup::new(&root, "mimic").expect("cgroup");
+    let real = format!("kubepods/besteffort/pod{UID_C}");
+    // A user's delegated subtree, and a docker container's own cgroup,
+    // holding cgroups named as the kubelet names a pod: UID_C's, and
+    // UID_B's under the systemd driver.
+    let fakes = [
+        format!("user.slice/user-1000.slice/kubepods/besteffort/pod{UID_C}"),
+        format!(
+            "system.slice/docker-{}.scope/kubepods.slice/kubepods-pod{}.slice",
+            cid('e'),
+            UID_B.replace('-', "_")
+        ),
+    ];
+    let mut made = Vec::new();
+    for path in std::iter::once(&real).chain(&fakes) {
+        let mut dir = top.path().to_owned();
+        for part in path.split('/') {
+            dir.push(part);
+            let parent = dir.parent().expect("a parent").to_owned();
+            if !dir.exists() {
+                made.push(TestCgroup::named(&parent, part).expect("mkdir"));
+            }
+        }
+    }
+    // A Vec drops from its first element: the deepest first, even on a
+    // failed assertion.
+    made.reverse();
+    let logs = tempfile::tempdir().expect("tempdir");
+    for pod in [format!("batch_job_{UID_C}"), format!("shop_db_{UID_B}")] {
+        std::fs::create_dir_all(logs.path().join("pods").join(pod)).expect("mkdir");
+    }
+    let port = free_port().expect("port");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_psi-exporter"));
+    command
+        .args(["--mode", "node", "--level", "pod"])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--cgroup-root"])
+        .arg(top.path())
+        .arg("--pod-logs-dir")
+        .arg(logs.path().join("pods"));
+    let _exporter = http::serve(&mut command, port, Duration::from_secs(10));
+    let body = metrics(port);
+    promtool_check(&body);
+    let pods: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("psi_cpu_waiting_seconds_total{"))
+        .collect();
+    assert_eq!(pods.len(), 1, "only the kubelet's pod:\n{body}");
+    assert!(
+        pods[0].starts_with(&format!(
+            "psi_cpu_waiting_seconds_total{{cgroup=\"/{real}\",namespace=\"batch\",pod=\"job\","
+        )),
+        "{body}"
+    );
+}
+
 /// A cgroup name made of what escaping must handle: HTML's five, the text
 /// format's backslash and quote, a carriage return and a tab. A newline is
 /// what the kernel refuses (checked below).
