@@ -250,6 +250,49 @@ fn hostile_flags_are_refused_without_blocking_and_the_real_one_is_found() {
     drop(containers);
 }
 
+#[test]
+fn a_container_whose_cgroup_view_links_out_of_its_root_is_read_from_its_real_cgroup() {
+    let Some(root) = cgroup::root() else { return };
+    let flag = unique_flag("view");
+    let flag_dir = sidecar_flag(&flag);
+    // Pressure files only the host can reach, with a total no cgroup has.
+    let host = tempfile::tempdir().expect("tempdir");
+    let fake = "some avg10=0.00 avg60=0.00 avg300=0.00 total=4242424242\n\
+                full avg10=0.00 avg60=0.00 avg300=0.00 total=4242424242\n";
+    for resource in ["cpu", "memory", "io"] {
+        std::fs::write(host.path().join(format!("{resource}.pressure")), fake).expect("write");
+    }
+    let app = TestCgroup::new(&root, "view-app").expect("cgroup");
+    let sidecar = TestCgroup::new(&root, "view-sidecar").expect("cgroup");
+    let mount_point = tempfile::tempdir().expect("tempdir");
+    // Its own /sys/fs/cgroup: a tmpfs that looks like a cgroup, whose
+    // pressure files are absolute links to the host's files.
+    let setup = "umount sys/fs/cgroup && mount -t tmpfs tmpfs sys/fs/cgroup && \
+                 echo 'cpu io memory' > sys/fs/cgroup/cgroup.controllers && \
+                 for r in cpu memory io; do ln -s \"$2/$r.pressure\" sys/fs/cgroup/$r.pressure; done && \
+                 printf '%s\\n' \"$1\" > etc/pid_flag";
+    let host_dir = host.path().to_str().expect("a UTF-8 path");
+    let spec = Rooted {
+        setup,
+        args: &[&flag, host_dir],
+        user: None,
+    };
+    let container = pod::start_rooted(app.path(), mount_point.path(), spec).expect("container");
+    let port = free_port().expect("port");
+    let _exporter = start_exporter(port, flag_dir.path(), &sidecar, &[]);
+    let body = support::wait_for_target(port, container.child.id());
+    assert!(
+        !body.contains("4242.424242"),
+        "a host file was read:\n{body}"
+    );
+    let real = format!("path=\"{}\"", app.path().display());
+    assert!(body.contains(&real), "{real} in:\n{body}");
+    assert!(
+        sample(&body, "psi_cpu_waiting_seconds_total").is_some(),
+        "{body}"
+    );
+}
+
 /// Runs the exporter with `--pid-flag-file` at `path`: it must exit 1
 /// within 10 s, saying why on stderr.
 fn refused_at_start(path: &Path) -> String {
