@@ -1,5 +1,6 @@
 //! The exporter's state and what each endpoint answers, without any HTTP.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -361,41 +362,48 @@ fn pid_list(pids: &[u32]) -> String {
         .join(",")
 }
 
-/// Everything HTML gives a meaning to, in text and in attribute values.
-fn html_escape(s: &str) -> String {
+/// `s` with each character that `escape` has an escape for replaced by it.
+fn escaped(s: &str, escape: impl Fn(char) -> Option<Cow<'static, str>>) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+        match escape(c) {
+            Some(e) => out.push_str(&e),
+            None => out.push(c),
         }
     }
     out
+}
+
+/// Everything HTML gives a meaning to, in text and in attribute values.
+fn html_escape(s: &str) -> String {
+    escaped(s, |c| {
+        Some(Cow::Borrowed(match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&#39;",
+            _ => return None,
+        }))
+    })
 }
 
 /// `/health`'s escaping: a backslash doubled, `\n`, `\r` and `\t` as
 /// those two characters, any other control character as `\xNN` (`\u{NNNN}`
 /// above U+00FF), so that the body is one line of printable text.
 fn one_line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() && u32::from(c) <= 0xff => {
-                out.push_str(&format!("\\x{:02x}", u32::from(c)));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out
+    escaped(s, |c| {
+        let code = u32::from(c);
+        Some(match c {
+            '\\' => Cow::Borrowed("\\\\"),
+            '\n' => Cow::Borrowed("\\n"),
+            '\r' => Cow::Borrowed("\\r"),
+            '\t' => Cow::Borrowed("\\t"),
+            c if c.is_control() && code <= 0xff => Cow::Owned(format!("\\x{code:02x}")),
+            c if c.is_control() => Cow::Owned(format!("\\u{{{code:04x}}}")),
+            _ => return None,
+        })
+    })
 }
 
 #[cfg(test)]

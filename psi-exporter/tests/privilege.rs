@@ -127,85 +127,77 @@ fn assert_exports(port: u16, pid: u32) -> String {
     body
 }
 
-/// The `/health` body once the first search has failed.
-fn health_not_found(port: u16) -> String {
-    eventually(Duration::from_secs(10), || {
+/// An [`AppPod`] named `name` and its exporter, run by `setpriv` with only
+/// the capabilities `keep` (`",+sys_ptrace"`, or `""` for none), as `user`
+/// or as root; its port. `None` where root, cgroup v2 or setpriv is missing
+/// (reported as [`tool`] does).
+fn sidecar_as(name: &str, keep: &str, user: Option<(u32, u32)>) -> Option<(AppPod, Process, u16)> {
+    let root = cgroup::root()?;
+    let bin = tool("setpriv", "util-linux")?;
+    let pod = AppPod::start(&root, name);
+    let port = free_port().expect("port");
+    let exporter = pod.exporter(port, &setpriv(&bin.to_string_lossy(), keep, user));
+    Some((pod, exporter, port))
+}
+
+/// Asserts that the search failed for want of privilege, with `advice`.
+fn assert_refused_with(port: u16, advice: &str) {
+    let health = eventually(Duration::from_secs(10), || {
         let body = http::get(port, "/health").ok()?.body;
         body.contains("not found").then_some(body)
     })
-    .expect("the search fails")
+    .expect("the search fails");
+    let want = format!(
+        " refused access to their root directories: permission denied by the kernel's \
+         ptrace access check: {advice}"
+    );
+    assert!(health.contains(&want), "{want} in: {health}");
+    assert_eq!(sample(&metrics(port), "psi_target_up"), Some(0.0));
 }
 
 #[test]
 fn root_with_only_sys_ptrace_exports_another_users_container() {
-    let Some(root) = cgroup::root() else { return };
-    let Some(bin) = tool("setpriv", "util-linux") else {
+    let Some((pod, exporter, port)) = sidecar_as("priv-ptrace", ",+sys_ptrace", None) else {
         return;
     };
-    let pod = AppPod::start(&root, "priv-ptrace");
-    let port = free_port().expect("port");
-    let exporter = pod.exporter(port, &setpriv(&bin.to_string_lossy(), ",+sys_ptrace", None));
     assert_runs_with(&exporter, PTRACE_ONLY, 0);
     assert_exports(port, pod.pid());
 }
 
 #[test]
 fn the_apps_own_uid_and_gid_without_any_capability_exports_it() {
-    let Some(root) = cgroup::root() else { return };
-    let Some(bin) = tool("setpriv", "util-linux") else {
+    let Some((pod, exporter, port)) = sidecar_as("priv-same-uid", "", Some(APP)) else {
         return;
     };
-    let pod = AppPod::start(&root, "priv-same-uid");
-    let port = free_port().expect("port");
-    let exporter = pod.exporter(port, &setpriv(&bin.to_string_lossy(), "", Some(APP)));
     assert_runs_with(&exporter, NO_CAPS, APP.0);
     assert_exports(port, pod.pid());
 }
 
 #[test]
 fn root_without_sys_ptrace_is_told_to_add_it() {
-    let Some(root) = cgroup::root() else { return };
-    let Some(bin) = tool("setpriv", "util-linux") else {
+    let Some((_pod, exporter, port)) = sidecar_as("priv-no-ptrace", "", None) else {
         return;
     };
-    let pod = AppPod::start(&root, "priv-no-ptrace");
-    let port = free_port().expect("port");
-    let exporter = pod.exporter(port, &setpriv(&bin.to_string_lossy(), "", None));
     assert_runs_with(&exporter, NO_CAPS, 0);
-    let health = health_not_found(port);
-    assert!(
-        health.contains(
-            " refused access to their root directories: permission denied by the kernel's \
-             ptrace access check: this process is root but CAP_SYS_PTRACE is not in its \
-             effective set; add the SYS_PTRACE capability, or run as the monitored \
-             container's uid and gid"
-        ),
-        "{health}"
+    assert_refused_with(
+        port,
+        "this process is root but CAP_SYS_PTRACE is not in its effective set; add the \
+         SYS_PTRACE capability, or run as the monitored container's uid and gid",
     );
-    assert_eq!(sample(&metrics(port), "psi_target_up"), Some(0.0));
 }
 
 #[test]
 fn another_uid_without_capabilities_is_told_both_ways_that_work() {
-    let Some(root) = cgroup::root() else { return };
-    let Some(bin) = tool("setpriv", "util-linux") else {
+    let other = (APP.0 + 1, APP.1 + 1);
+    let Some((_pod, exporter, port)) = sidecar_as("priv-other-uid", "", Some(other)) else {
         return;
     };
-    let pod = AppPod::start(&root, "priv-other-uid");
-    let port = free_port().expect("port");
-    let other = (APP.0 + 1, APP.1 + 1);
-    let exporter = pod.exporter(port, &setpriv(&bin.to_string_lossy(), "", Some(other)));
     assert_runs_with(&exporter, NO_CAPS, other.0);
-    let health = health_not_found(port);
-    assert!(
-        health.contains(
-            " refused access to their root directories: permission denied by the kernel's \
-             ptrace access check: run as root with the SYS_PTRACE capability, or as the \
-             monitored container's uid and gid"
-        ),
-        "{health}"
+    assert_refused_with(
+        port,
+        "run as root with the SYS_PTRACE capability, or as the monitored container's uid \
+         and gid",
     );
-    assert_eq!(sample(&metrics(port), "psi_target_up"), Some(0.0));
 }
 
 #[test]

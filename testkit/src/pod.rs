@@ -58,8 +58,23 @@ pub fn start_container(cg: &Path, flag: &str, layout: FlagLayout) -> io::Result<
         .args([inner, flag, layout.path()])
         .stdin(Stdio::null())
         .spawn()?;
-    let mut container = Process { child };
-    let flag_file = format!("/proc/{}/root{}", container.child.id(), layout.path());
+    let flag_file = format!("/proc/{}/root{}", child.id(), layout.path());
+    ready(
+        Process { child },
+        cg,
+        &format!("{flag_file} holding {flag:?}"),
+        || std::fs::read_to_string(&flag_file).is_ok_and(|f| f.trim() == flag),
+    )
+}
+
+/// Waits up to 10 s until `is_ready` says the container set up in `cg` is
+/// (`what`, for the error), failing at once if its setup exits.
+fn ready(
+    mut container: Process,
+    cg: &Path,
+    what: &str,
+    mut is_ready: impl FnMut() -> bool,
+) -> io::Result<Process> {
     let ready = eventually(Duration::from_secs(10), || {
         // A setup step that failed ends the process: say so at once rather
         // than after the whole wait.
@@ -69,17 +84,14 @@ pub fn start_container(cg: &Path, flag: &str, layout: FlagLayout) -> io::Result<
                 cg.display()
             ))));
         }
-        std::fs::read_to_string(&flag_file)
-            .ok()
-            .filter(|f| f.trim() == flag)
-            .map(|_| Ok(()))
+        is_ready().then_some(Ok(()))
     });
     match ready {
         Some(Ok(())) => Ok(container),
         Some(Err(e)) => Err(e),
         None => Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("no {flag_file} holding {flag:?} within 10 s"),
+            format!("no {what} within 10 s"),
         )),
     }
 }
@@ -144,26 +156,11 @@ pub fn start_rooted(cg: &Path, mount_point: &Path, spec: Rooted<'_>) -> io::Resu
         .args(spec.args)
         .stdin(Stdio::null())
         .spawn()?;
-    let mut container = Process { child };
-    let marker = format!("/proc/{}/root/.psi-rooted", container.child.id());
-    let ready = eventually(Duration::from_secs(10), || {
-        if let Ok(Some(status)) = container.child.try_wait() {
-            return Some(Err(io::Error::other(format!(
-                "the rooted container's setup in {} exited with {status}",
-                cg.display()
-            ))));
-        }
-        // The marker is in the new root only: seen once the chroot is done.
-        Path::new(&marker).exists().then_some(Ok(()))
-    });
-    match ready {
-        Some(Ok(())) => Ok(container),
-        Some(Err(e)) => Err(e),
-        None => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("no {marker} within 10 s"),
-        )),
-    }
+    // The marker is in the new root only: seen once the chroot is done.
+    let marker = format!("/proc/{}/root/.psi-rooted", child.id());
+    ready(Process { child }, cg, &marker, || {
+        Path::new(&marker).exists()
+    })
 }
 
 #[cfg(test)]
