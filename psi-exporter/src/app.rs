@@ -311,31 +311,14 @@ impl App {
 
     /// The `/health` body: the server answers, and this says the target's state.
     pub fn health(&mut self) -> Bytes {
-        let target = match &mut self.source {
-            Source::Sidecar(target) => target,
-            Source::Node(source) => return Bytes::from(source.health()),
-        };
-        target.refresh();
-        let text = match (target.active(), target.last_error()) {
-            (Some(active), _) => format!(
-                "ok: exporting {} ({}{})",
-                active.target.dir.display(),
-                target.mode().name(),
-                if active.target.pids.is_empty() {
-                    String::new()
-                } else {
-                    format!(", pids {}", pid_list(&active.target.pids))
-                }
-            ),
-            (None, Some(e)) => {
-                format!("ok: serving, but the monitored container is not found: {e}")
-            }
-            (None, None) => "ok: serving, searching for the monitored container".to_owned(),
+        let text = match &mut self.source {
+            Source::Node(source) => source.health(),
+            Source::Sidecar(target) => sidecar_health(target),
         };
         // One line, whatever a path holds: a cgroup name may carry a
         // carriage return or a tab, and a probe's reader must not be shown
         // a second line that the exporter did not write.
-        let mut line = one_line(&text);
+        let mut line = one_line(text.trim_end());
         line.push('\n');
         Bytes::from(line)
     }
@@ -352,6 +335,25 @@ impl App {
              <li><a href=\"health\">/health</a>: health probe</li>\n</ul></body></html>\n",
             env!("CARGO_PKG_VERSION")
         ))
+    }
+}
+
+/// The sidecar's `/health` text: the target, or why there is none.
+fn sidecar_health(target: &mut Tracker) -> String {
+    target.refresh();
+    match (target.active(), target.last_error()) {
+        (Some(active), _) => format!(
+            "ok: exporting {} ({}{})",
+            active.target.dir.display(),
+            target.mode().name(),
+            if active.target.pids.is_empty() {
+                String::new()
+            } else {
+                format!(", pids {}", pid_list(&active.target.pids))
+            }
+        ),
+        (None, Some(e)) => format!("ok: serving, but the monitored container is not found: {e}"),
+        (None, None) => "ok: serving, searching for the monitored container".to_owned(),
     }
 }
 
