@@ -48,7 +48,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --lock
 step "cargo test (unit, integration, real kernel, doc tests)"
 cargo build --workspace --all-features --bins --locked
 test_log=$(mktemp)
-trap 'rm -f "$test_log"' EXIT
+# The load tests' figures (wrk's p99, RSS), printed at the end.
+PSI_LOAD_REPORT=$(mktemp)
+export PSI_LOAD_REPORT
+trap 'rm -f "$test_log" "$PSI_LOAD_REPORT"' EXIT
 cargo test --workspace --all-features --locked 2>&1 | tee "$test_log"
 # One total for the whole suite (cargo prints a line per test binary).
 passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) n += $i } END { print n + 0 }' "$test_log")
@@ -73,7 +76,9 @@ fi
 step "pod tests (podman kube play): the sidecar, then the node DaemonSet"
 bash tests/pod/run.sh
 bash tests/pod/node.sh
-step "soak, 60 s (benches/soak.sh: node mode over churning pods, on the pod tests' static build)"; BUILD=static DURATION=60s bash benches/soak.sh
+step "soak, 60 s (benches/soak.sh: node mode over churning pods, on the pod tests' static build)"
+BUILD=static DURATION=60s bash benches/soak.sh
 
 step "all checks passed"
+cat "$PSI_LOAD_REPORT"
 echo "tests: ${passed} passed, ${failed} failed"

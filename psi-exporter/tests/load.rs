@@ -108,6 +108,22 @@ fn parse_wrk(out: &str) -> Wrk {
     }
 }
 
+/// Appends `line` to the file `PSI_LOAD_REPORT` names, if any: scripts/test.sh
+/// prints it at the end of the run.
+fn report(line: &str) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("PSI_LOAD_REPORT") else {
+        return;
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    if let Ok(mut f) = file {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 /// 64 connections of wrk on `/metrics` for a minute: every answer 200, no
 /// socket error, and the resident set flat (within 10 %) from second 10 to
 /// the end. Prints the p99 latency.
@@ -135,12 +151,14 @@ fn wrk_minute(mode: &str, pid: u32, port: u16, headers: &[&str]) {
     let rss_late = rss_kib(pid);
     let out = String::from_utf8_lossy(&out.stdout);
     let wrk = parse_wrk(&out);
-    println!(
-        "{mode}: {} requests in {seconds} s, p99 {}, RSS {rss_early} KiB at {} s, {rss_late} KiB at the end",
+    let line = format!(
+        "{mode}: wrk -c64 for {seconds} s: {} requests, p99 {}, RSS {rss_early} KiB at {} s, {rss_late} KiB at the end (debug build)",
         wrk.requests,
         wrk.p99,
         seconds.min(60) / 6
     );
+    println!("{line}");
+    report(&line);
     assert!(wrk.requests > 0, "wrk made requests:\n{out}");
     assert_eq!(wrk.non_2xx, 0, "every answer is 200:\n{out}");
     assert_eq!(wrk.socket_errors, 0, "no socket error:\n{out}");
