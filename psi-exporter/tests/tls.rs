@@ -419,3 +419,28 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         Some(0.0)
     );
 }
+
+#[test]
+fn clients_that_never_finish_a_handshake_do_not_hold_the_cap() {
+    let Some((dir, pki)) = setup() else { return };
+    let config = web_config(dir.path(), &tls_and_auth(PASSWORD));
+    let (_exporter, port) = exporter(&config, &["--max-connections", "4"]);
+    // Four connections that never send a ClientHello fill the cap...
+    let silent: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // ...and a real client still gets in, in the place of the oldest.
+    let url = format!("https://127.0.0.1:{port}/health");
+    let right = format!("prometheus:{PASSWORD}");
+    assert_eq!(curl(&pki, &url, &["-u", &right]), "200");
+    assert!(
+        counter(
+            &pki,
+            port,
+            "psi_exporter_connections_dropped_total{reason=\"evicted\"}"
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
+    drop(silent);
+}
