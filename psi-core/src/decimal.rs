@@ -26,6 +26,12 @@ pub const MAX_LEN: usize = 24;
 /// A stack buffer for [`seconds`] and [`ratio`].
 pub type Buf = [u8; MAX_LEN];
 
+/// `micros` microseconds in seconds, as the nearest `f64`: one division of
+/// two exact operands (below 2^53 µs, 285 years) rounds once, correctly.
+pub fn seconds_f64(micros: u64) -> f64 {
+    micros as f64 / 1_000_000.0
+}
+
 /// Writes `micros` microseconds as seconds (`123456789` -> `123.456789`) into
 /// `buf` and returns the text.
 pub fn seconds(micros: u64, buf: &mut Buf) -> &str {

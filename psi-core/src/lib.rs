@@ -89,6 +89,8 @@ pub mod json;
 #[cfg(feature = "std")]
 pub mod node;
 mod parse;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod rate;
 #[cfg(feature = "std")]
 pub mod read;

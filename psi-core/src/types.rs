@@ -246,8 +246,7 @@ impl Record {
 
     /// `total` in seconds, as the nearest `f64`.
     pub fn total_seconds(&self) -> f64 {
-        // Two exact halves so that values under 2^53 s come out correctly rounded.
-        (self.total / 1_000_000) as f64 + (self.total % 1_000_000) as f64 / 1_000_000.0
+        crate::decimal::seconds_f64(self.total)
     }
 }
 

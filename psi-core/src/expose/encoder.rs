@@ -39,6 +39,21 @@ pub enum Value {
     Float(f64),
 }
 
+impl Value {
+    /// The value as the nearest `f64`, for encoders that take floats (the
+    /// `prometheus` crate's): integers exact up to 2^53, seconds, ratios
+    /// and percent correctly rounded from the exact decimal.
+    pub fn to_f64(self) -> f64 {
+        match self {
+            Value::Int(v) => v as f64,
+            Value::Seconds(us) => crate::decimal::seconds_f64(us),
+            Value::Ratio(p) => p.ratio(),
+            Value::Percent(p) => p.percent(),
+            Value::Float(v) => v,
+        }
+    }
+}
+
 /// A family's `# HELP` and `# TYPE` lines, rendered when compiling, for
 /// [`Encoder::header`]: `header!("name", counter, "help")` or
 /// `header!("name", gauge, "help")`. The name and help must be string
