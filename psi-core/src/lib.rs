@@ -96,6 +96,8 @@ pub mod rate;
 pub mod read;
 #[cfg(feature = "std")]
 pub mod report;
+#[cfg(feature = "serde")]
+mod serde_impl;
 #[cfg(feature = "std")]
 pub mod target;
 #[cfg(all(feature = "std", target_os = "linux"))]
