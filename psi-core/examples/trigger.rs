@@ -58,6 +58,8 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
                     println!("the cgroup is gone");
                     return Ok(ExitCode::FAILURE);
                 }
+                // Events a newer psi-core may report.
+                other => println!("{other:?}"),
             }
         }
     }

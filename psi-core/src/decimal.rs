@@ -140,7 +140,7 @@ impl Fixed {
 }
 
 /// Displays microseconds as exact seconds: `Seconds(1_500_000)` is `1.5`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Seconds(pub u64);
 
 impl fmt::Display for Seconds {
@@ -150,7 +150,7 @@ impl fmt::Display for Seconds {
 }
 
 /// Displays a [`Percent`] as an exact ratio: `Ratio(Percent(1234))` is `0.1234`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ratio(pub Percent);
 
 impl fmt::Display for Ratio {

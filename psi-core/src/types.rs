@@ -160,7 +160,9 @@ kernel_word!(Line, UnknownLine);
 #[error("unknown resource (expected cpu, memory, io or irq)")]
 pub struct UnknownResource;
 
-/// Which of the two lines of a pressure file.
+/// Which of the two lines of a pressure file. Exhaustive on purpose: the
+/// kernel's `psi_show` has printed these two since PSI began, and
+/// [`Pressure`] has a field for each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Line {
     /// `some`: at least one task stalled (node_exporter calls this "waiting").

@@ -6,8 +6,9 @@ use crate::decimal::Fixed;
 /// The content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// A metric family's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A metric family's type (the ones psi writes; others may come).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MetricType {
     /// A cumulative value that only goes up (resets on restart).
     Counter,
@@ -24,8 +25,9 @@ impl MetricType {
     }
 }
 
-/// A sample's value, printed exactly.
+/// A sample's value, printed exactly (new kinds of number may come).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// An integer, printed as is.
     Int(u64),
