@@ -53,6 +53,11 @@ failed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/
 step "psi-core examples"
 bash psi-core/examples/run.sh
 
+# The crate as crates.io would have it, built on its own with every feature
+# (needs the crates.io index; about 15 s once the dependencies are fetched).
+step "cargo package -p psi-core"
+cargo package -p psi-core --locked --allow-dirty --all-features
+
 step "deploy manifests"
 bash deploy/validate.sh
 
