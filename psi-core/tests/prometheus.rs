@@ -234,3 +234,36 @@ fn a_real_cgroup_under_load() {
         1.0
     );
 }
+
+#[test]
+fn a_cgroup_by_its_relative_path_and_by_a_pid_in_it_are_one_target() {
+    let Some(root) = cgroup::root() else { return };
+    let mut cg = TestCgroup::new(&root, "prometheus-builder").expect("cgroup");
+    let pid = cg
+        .spawn(std::process::Command::new("sleep").arg("30"))
+        .expect("a process in the cgroup");
+    let name = cg.path().file_name().expect("a name").to_owned();
+    let collector = PsiCollector::builder()
+        .cgroup(&name, Some(&root), &[("via", "path")])
+        .expect("the cgroup")
+        .pid(pid, &[("via", "pid")])
+        .expect("the pid's cgroup")
+        .build()
+        .expect("built");
+    let got = exposition(&gathered(collector));
+    // Both name one cgroup, whose only process sleeps: every series of one
+    // is a series of the other, with the same value.
+    let of = |via: &str| -> BTreeMap<String, f64> {
+        let label = format!("via=\"{via}\"");
+        got.samples
+            .iter()
+            .filter(|(series, _)| series.contains(&label))
+            .map(|(series, &v)| (series.replace(&label, ""), v))
+            .collect()
+    };
+    assert!(
+        of("path").contains_key("psi_pressure_available{,resource=\"cpu\"}"),
+        "{got:?}"
+    );
+    assert_eq!(of("path"), of("pid"));
+}
