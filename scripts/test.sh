@@ -39,8 +39,8 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-step "no_std build of psi-core"
-cargo build -p psi-core --no-default-features --locked
+step "no_std build of psi-core (and its no_std example)"
+cargo build -p psi-core --no-default-features --lib --examples --locked
 
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
@@ -56,6 +56,14 @@ cargo test --workspace --all-features --locked 2>&1 | tee "$test_log"
 # One total for the whole suite (cargo prints a line per test binary).
 passed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) n += $i } END { print n + 0 }' "$test_log")
 failed=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) n += $i } END { print n + 0 }' "$test_log")
+
+step "psi-core examples"
+bash psi-core/examples/run.sh
+
+# The crate as crates.io would have it, built on its own with every feature
+# (needs the crates.io index; about 15 s once the dependencies are fetched).
+step "cargo package -p psi-core"
+cargo package -p psi-core --locked --allow-dirty --all-features
 
 step "deploy manifests"
 bash deploy/validate.sh

@@ -40,7 +40,7 @@ use crate::cgroup::kube::{Identity, Level};
 use crate::cgroup::logs::Names;
 use crate::cgroup::{self, Kind};
 use crate::expose::{Encoder, Families, Labels, Snapshot, write_pressure};
-use crate::read::{self, PressureSet, ReadError, Reason};
+use crate::read::{self, ErrorCounts, PressureSet, ReadError};
 use crate::{PerResource, Pressure, Resource};
 
 /// Which cgroups node mode exports: a set of levels.
@@ -418,12 +418,8 @@ impl Node {
 
     /// Counts of failed reads by reason, for a caller that keeps them: a
     /// convenience over [`read`](Self::read).
-    pub fn read_counting(&mut self, counts: &mut PerResource<[u64; Reason::ALL.len()]>) {
-        self.read(|resource, e| {
-            if let Some(n) = counts[resource].get_mut(e.reason().index()) {
-                *n += 1;
-            }
-        });
+    pub fn read_counting(&mut self, counts: &mut ErrorCounts) {
+        self.read(|resource, e| counts.count(resource, e));
     }
 }
 

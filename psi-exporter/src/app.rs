@@ -5,10 +5,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
-use psi_core::PerResource;
 use psi_core::expose::{self, Encoder, Families, Labels, Snapshot, Value};
 use psi_core::json::{self, Object};
-use psi_core::read::Reason;
+use psi_core::read::ErrorCounts;
 
 use crate::node::NodeSource;
 use crate::target::{Mode, Scraped, Tracker};
@@ -22,9 +21,6 @@ pub enum Source {
     /// Every selected cgroup of a node.
     Node(Box<NodeSource>),
 }
-
-/// Failed reads, by resource and by [`Reason`] (at [`Reason::index`]).
-type ErrorCounts = PerResource<[u64; Reason::ALL.len()]>;
 
 /// The `/metrics` bodies, reused: hyper is handed each one as it is, and it
 /// comes back here when hyper drops it. A node's body is megabytes; a fresh
@@ -131,11 +127,7 @@ impl App {
         let scraped = target.read();
         self.follow_target();
         let scraped = scraped?;
-        for (resource, e) in scraped.reading.errors() {
-            if let Some(n) = self.read_errors[resource].get_mut(e.reason().index()) {
-                *n += 1;
-            }
-        }
+        self.read_errors.count_reading(&scraped.reading);
         Some(scraped)
     }
 
@@ -257,19 +249,7 @@ impl App {
     /// The exporter's own families in both modes: errors, scrapes, build,
     /// connections.
     fn write_own(&self, enc: &mut Encoder<'_>) {
-        enc.header(psi_core::header!(
-            "psi_read_errors_total",
-            counter,
-            "Failed reads of a pressure file, by resource and reason (unsupported, disabled, gone, permission, io, parse)"
-        ));
-        for (resource, counts) in self.read_errors.iter() {
-            for (reason, &n) in Reason::ALL.iter().zip(counts) {
-                if n > 0 {
-                    let labels = [("resource", resource.name()), ("reason", reason.name())];
-                    enc.sample("psi_read_errors_total", &labels, &[], Value::Int(n));
-                }
-            }
-        }
+        expose::write_read_errors(enc, &self.read_errors);
         enc.header(psi_core::header!(
             "psi_exporter_scrapes_total",
             counter,

@@ -210,7 +210,7 @@ impl From<rustix::io::Errno> for FlagError {
 /// The privilege that decides the kernel's ptrace access check on another
 /// process's `/proc/<pid>/root`, the check a search must pass to read that
 /// process's flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Privilege {
     /// The effective uid is 0.
     pub root: bool,
