@@ -33,28 +33,14 @@ BENCH_TSV=${BENCH_TSV:-}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 
-for tool in cargo wrk curl taskset strip getconf; do
-    command -v "$tool" >/dev/null || { echo "exporter.sh: $tool is needed" >&2; exit 1; }
-done
-[[ -x $NODE_EXPORTER ]] || { echo "exporter.sh: $NODE_EXPORTER not found (apt-get install prometheus-node-exporter)" >&2; exit 1; }
+need cargo wrk curl taskset strip getconf
+[[ -x $NODE_EXPORTER ]] || die "$NODE_EXPORTER not found (apt-get install prometheus-node-exporter)"
 
 work=$(mktemp -d -t psi-exporter-bench.XXXXXX)
 pids=()
-
-stop_pid() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
     local pid
@@ -67,69 +53,17 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "== $(date -u +%FT%TZ) on $(hostname), $(nproc) CPUs; load:$(uptime | sed 's/.*load average//')"
+machine_line
 echo "== DURATION=${DURATION}s SCRAPES=$SCRAPES server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
 
 echo "== building (release)"
 cargo build --release --quiet -p psi-exporter --example static_server
 cargo build --release --quiet -p psi-exporter --bin psi-exporter
 # Copies, so that a concurrent rebuild of target/ cannot swap a binary mid-run.
-cp target/release/psi-exporter "$work/psi-exporter"
-cp target/release/examples/static_server "$work/static_server"
+cp "$(target_dir)/release/psi-exporter" "$work/psi-exporter"
+cp "$(target_dir)/release/examples/static_server" "$work/static_server"
 
 CLK_TCK=$(getconf CLK_TCK)
-
-# A TCP port on 127.0.0.1 nobody listens on (the server is told to use it).
-free_port() {
-    local port i
-    for ((i = 0; i < 200; i++)); do
-        port=$((20000 + RANDOM % 10000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "exporter.sh: no free port found" >&2
-    return 1
-}
-
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-
-# utime + stime of a process (all its threads), in clock ticks.
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) } # fields from 3 (state) on; comm may hold spaces
-    awk '{ print $12 + $13 }' <<<"$stat"
-}
-
-# wrk latency ("123.45us", "1.20ms", "2.00s") in microseconds.
-to_us() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /m$/) m = 60e6;
-        else if (v ~ /s$/) m = 1e6; else m = 1
-        printf "%.0f", n * m
-    }'
-}
-
-# wrk ... > file; checks for errors, prints "requests rps p50_us p99_us".
-run_wrk() {
-    local out=$1
-    shift
-    taskset -c "$CLIENT_CPU" wrk "$@" >"$out" 2>&1 || { cat "$out" >&2; return 1; }
-    if grep -qE 'Non-2xx|Socket errors' "$out"; then
-        echo "exporter.sh: wrk saw errors:" >&2
-        grep -E 'Non-2xx|Socket errors' "$out" >&2
-    fi
-    local requests rps p50 p99
-    requests=$(awk '/ requests in / { print $1 }' "$out")
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    p50=$(awk '$1 == "50%" { print $2 }' "$out")
-    p99=$(awk '$1 == "99%" { print $2 }' "$out")
-    [[ -n $requests && $requests -gt 0 ]] || { cat "$out" >&2; echo "exporter.sh: wrk served nothing" >&2; return 1; }
-    echo "$requests $rps $(to_us "${p50:-0us}") $(to_us "${p99:-0us}")"
-}
 
 # Stops each wrk thread after $WRK_LIMIT responses (wrk still waits out -d).
 cat >"$work/limit.lua" <<'EOF'
@@ -144,24 +78,12 @@ EOF
 # Starts "$@" pinned to SERVER_CPU and waits until $port accepts connections.
 # Sets $server_pid.
 start_server() {
-    local name=$1 port=$2 i
+    local name=$1 port=$2
     shift 2
     taskset -c "$SERVER_CPU" "$@" >"$work/$name.log" 2>&1 &
     server_pid=$!
     pids+=("$server_pid")
-    for ((i = 0; i < 100; i++)); do
-        if ! kill -0 "$server_pid" 2>/dev/null; then
-            echo "exporter.sh: $name exited at start:" >&2
-            cat "$work/$name.log" >&2
-            return 1
-        fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "exporter.sh: $name does not listen on $port after 10 s" >&2
-    return 1
+    wait_listening "$server_pid" "$port" "$work/$name.log"
 }
 
 declare -A R # results: R[name.field]

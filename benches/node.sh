@@ -26,40 +26,29 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-for tool in cargo wrk curl taskset getconf; do
-    command -v "$tool" >/dev/null || { echo "node.sh: $tool is needed" >&2; exit 1; }
-done
-mount=""
-for m in /sys/fs/cgroup/unified /sys/fs/cgroup; do
-    if [[ -f $m/cgroup.procs && -f $m/cpu.pressure ]]; then mount=$m; break; fi
-done
-[[ -n $mount ]] || { echo "node.sh: no cgroup v2 mount with pressure files" >&2; exit 1; }
-[[ $(id -u) == 0 ]] || { echo "node.sh: run as root (it makes cgroups)" >&2; exit 1; }
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+need cargo wrk curl taskset getconf
+mount=$(cgroup2_mount)
+[[ $(id -u) == 0 ]] || die "run as root (it makes cgroups)"
 
 work=$(mktemp -d -t psi-node-bench.XXXXXX)
 tree=""
 server=""
 cleanup() {
-    if [[ -n $server ]]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-    if [[ -n $tree && -d $tree ]]; then find "$tree" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
+    if [[ -n $server ]]; then stop_pid "$server"; fi
+    remove_tree "$tree"
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 
-echo "== $(date -u +%FT%TZ), $(nproc) CPUs; load:$(uptime | sed 's/.*load average//')"
+machine_line
 cargo build --release --quiet -p psi-exporter --bin psi-exporter
 cargo build --release --quiet -p psi-benches --bin pread_floor
-cp target/release/psi-exporter target/release/pread_floor "$work/"
+cp "$(target_dir)/release/psi-exporter" "$(target_dir)/release/pread_floor" "$work/"
 CLK_TCK=$(getconf CLK_TCK)
-
-cpu_ticks() { local s; s=$(<"/proc/$1/stat"); s=${s##*) }; awk '{ print $12 + $13 }' <<<"$s"; }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-to_us() {
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000;
-        else if (v ~ /s$/) m = 1e6; else m = 1; printf "%.0f", n * m }'
-}
-port=$((30000 + RANDOM % 5000))
+port=$(free_port)
 
 # wrk at one connection: "requests p50_us p99_us cpu_us_per_scrape".
 measure() {
@@ -93,11 +82,7 @@ for n in $NS; do
         --cgroup-root "$tree" --pod-logs-dir "$logs/pods" --container-logs-dir "$logs/containers" \
         --rescan-interval 3600s --listen "127.0.0.1:$port" --log-level warn >"$work/server.log" 2>&1 &
     server=$!
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        sleep 0.1
-    done
+    wait_listening "$server" "$port" "$work/server.log"
     curl -fsS -o "$work/plain" "http://127.0.0.1:$port/metrics"
     curl -fsS -H 'Accept-Encoding: gzip' -o "$work/gzip" "http://127.0.0.1:$port/metrics"
     plain=$(stat -c %s "$work/plain")
@@ -111,8 +96,8 @@ for n in $NS; do
     read -r files floor_a floor_wall _ <<<"$(floor)"
     read -r req p50 p99 cpu_a <<<"$(measure)"
     read -r _ floor_b _ _ <<<"$(floor)"
-    read -r req2 p50b p99b cpu_b <<<"$(measure)"
-    read -r greq gp50 gp99 gcpu <<<"$(measure -H 'Accept-Encoding: gzip')"
+    read -r _ p50b p99b cpu_b <<<"$(measure)"
+    read -r _ gp50 gp99 gcpu <<<"$(measure -H 'Accept-Encoding: gzip')"
     rss=$(rss_kib "$server")
     cpu=$(( cpu_a < cpu_b ? cpu_a : cpu_b ))
     floor_cpu=$(( floor_a < floor_b ? floor_a : floor_b ))
@@ -120,8 +105,8 @@ for n in $NS; do
     ratio=$(awk -v a="$cpu" -v b="$floor_cpu" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
     echo "N=$n: $series series, body $plain B (gzip $gz B), p50 ${p50}us p99 ${p99}us, cpu ${cpu}us/scrape (gzip ${gcpu}us), rss ${rss} KiB, floor ${floor_cpu}us cpu / ${floor_wall}us wall for $files files, ratio $ratio"
     rows+=("| $n | $series | $plain | $gz | $p50 / $p99 | $gp50 / $gp99 | $cpu | $gcpu | $floor_cpu | $ratio | $((rss / 1024)) |")
-    kill "$server"; wait "$server" 2>/dev/null || true; server=""
-    find "$tree" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    stop_pid "$server"; server=""
+    remove_tree "$tree"
     rm -rf "$logs"
 done
 

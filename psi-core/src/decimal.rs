@@ -26,6 +26,12 @@ pub const MAX_LEN: usize = 24;
 /// A stack buffer for [`seconds`] and [`ratio`].
 pub type Buf = [u8; MAX_LEN];
 
+/// `micros` microseconds in seconds, as the nearest `f64`: one division of
+/// two exact operands (below 2^53 µs, 285 years) rounds once, correctly.
+pub fn seconds_f64(micros: u64) -> f64 {
+    micros as f64 / 1_000_000.0
+}
+
 /// Writes `micros` microseconds as seconds (`123456789` -> `123.456789`) into
 /// `buf` and returns the text.
 pub fn seconds(micros: u64, buf: &mut Buf) -> &str {
@@ -134,7 +140,7 @@ impl Fixed {
 }
 
 /// Displays microseconds as exact seconds: `Seconds(1_500_000)` is `1.5`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Seconds(pub u64);
 
 impl fmt::Display for Seconds {
@@ -144,7 +150,7 @@ impl fmt::Display for Seconds {
 }
 
 /// Displays a [`Percent`] as an exact ratio: `Ratio(Percent(1234))` is `0.1234`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ratio(pub Percent);
 
 impl fmt::Display for Ratio {

@@ -90,7 +90,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
 /// whole (`90s` rather than `1.5m`, `1500ms`), in the grammar [`parse`]
 /// reads back; one that is not whole microseconds, in seconds with nine
 /// decimals (`0.000001001s`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Human(pub Duration);
 
 impl fmt::Display for Human {

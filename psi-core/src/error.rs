@@ -3,7 +3,10 @@
 use core::fmt;
 
 /// A field of a pressure-file line, in the order the kernel writes them.
+/// A future kernel's field that psi learns to check would be a new
+/// variant: non-exhaustive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Field {
     /// `avg10`.
     Avg10,

@@ -40,7 +40,7 @@ use crate::cgroup::kube::{Identity, Level};
 use crate::cgroup::logs::Names;
 use crate::cgroup::{self, Kind};
 use crate::expose::{Encoder, Families, Labels, Snapshot, write_pressure};
-use crate::read::{self, PressureSet, ReadError, Reason};
+use crate::read::{self, ErrorCounts, PressureSet, ReadError};
 use crate::{PerResource, Pressure, Resource};
 
 /// Which cgroups node mode exports: a set of levels.
@@ -146,6 +146,10 @@ pub struct Rescan {
     pub removed: usize,
     /// Sandbox containers left out.
     pub sandboxes: usize,
+    /// Cgroups left out, with what is below them, because their path below
+    /// the mount is not UTF-8: a label must be, and a lossy one could be
+    /// another cgroup's name (`x\xff` and `x\xfe` would both be `x\u{fffd}`).
+    pub unlabelled: usize,
     /// Log directories that are there but could not be listed: their names
     /// are missing.
     pub unreadable_logs: Vec<PathBuf>,
@@ -258,6 +262,7 @@ impl Node {
         stats.removed = old.len();
         stats.cgroups = self.cgroups.len();
         stats.sandboxes = found.sandboxes;
+        stats.unlabelled = found.unlabelled;
         stats.unreadable_logs = unreadable_logs;
         stats
     }
@@ -277,16 +282,27 @@ impl Node {
         // Below a container is what it makes inside its own cgroup: walked
         // only for `all`.
         let all = config.levels.contains(Levels::ALL);
-        let descend = |dir: &Path| {
-            all || cgroup::relative(&config.mount, dir)
-                .and_then(|name| Identity::from_path(Path::new(&name)))
-                .is_none_or(|id| id.level != Level::Container)
+        let utf8 = |dir: &Path| {
+            dir.strip_prefix(&config.mount)
+                .is_ok_and(|rel| rel.to_str().is_some())
         };
+        let descend = |dir: &Path| {
+            utf8(dir)
+                && (all
+                    || cgroup::relative(&config.mount, dir)
+                        .and_then(|name| Identity::from_cgroup(Path::new(&name)))
+                        .is_none_or(|id| id.level != Level::Container))
+        };
+        let mut unlabelled = 0;
         for entry in cgroup::walk_where(&config.mount, config.max_depth, descend) {
+            if !utf8(&entry.path) {
+                unlabelled += 1;
+                continue;
+            }
             let Some(name) = cgroup::relative(&config.mount, &entry.path) else {
                 continue;
             };
-            let identity = Identity::from_path(Path::new(&name));
+            let identity = Identity::from_cgroup(Path::new(&name));
             let level = match (&identity, entry.depth) {
                 (_, 0) => Levels::NODE,
                 (Some(id), _) => match id.level {
@@ -329,7 +345,10 @@ impl Node {
                 id.pod_uid.clone()
             })
             .collect();
-        let mut found = Found::default();
+        let mut found = Found {
+            unlabelled,
+            ..Found::default()
+        };
         for c in candidates {
             let sandbox = c.identity.as_ref().is_some_and(|id| {
                 id.level == Level::Container
@@ -399,12 +418,8 @@ impl Node {
 
     /// Counts of failed reads by reason, for a caller that keeps them: a
     /// convenience over [`read`](Self::read).
-    pub fn read_counting(&mut self, counts: &mut PerResource<[u64; Reason::ALL.len()]>) {
-        self.read(|resource, e| {
-            if let Some(n) = counts[resource].get_mut(e.reason().index()) {
-                *n += 1;
-            }
-        });
+    pub fn read_counting(&mut self, counts: &mut ErrorCounts) {
+        self.read(|resource, e| counts.count(resource, e));
     }
 }
 
@@ -430,6 +445,7 @@ struct Selected {
 struct Found {
     selected: Vec<Selected>,
     sandboxes: usize,
+    unlabelled: usize,
 }
 
 /// The labels of a cgroup: `cgroup`, then the names, then the identity.

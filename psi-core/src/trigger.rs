@@ -330,8 +330,10 @@ pub fn has_cap_sys_resource() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
 }
 
-/// What happened to a trigger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What happened to a trigger. The kernel signals more than one condition
+/// on a trigger's descriptor, and may signal others: non-exhaustive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EventKind {
     /// The threshold was crossed within the window.
     Fired,
@@ -340,7 +342,7 @@ pub enum EventKind {
 }
 
 /// An event from [`Monitor::wait`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Event {
     /// The id [`Monitor::add`] returned.
     pub id: usize,

@@ -160,7 +160,9 @@ kernel_word!(Line, UnknownLine);
 #[error("unknown resource (expected cpu, memory, io or irq)")]
 pub struct UnknownResource;
 
-/// Which of the two lines of a pressure file.
+/// Which of the two lines of a pressure file. Exhaustive on purpose: the
+/// kernel's `psi_show` has printed these two since PSI began, and
+/// [`Pressure`] has a field for each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Line {
     /// `some`: at least one task stalled (node_exporter calls this "waiting").
@@ -190,7 +192,8 @@ pub struct UnknownLine;
 /// A kernel average: a percentage with exactly two decimals, kept as an
 /// integer number of hundredths of a percent (`12.34` is `Percent(1234)`).
 ///
-/// Displays the way the kernel prints it (`12.34`).
+/// Displays the way the kernel prints it (`12.34`). With feature `serde`
+/// it is a number in percent (`12.34`), exact both ways for every `u32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Percent(pub u32);
 
@@ -227,6 +230,7 @@ impl fmt::Display for Percent {
 
 /// One line of a pressure file: three running averages and a total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Record {
     /// `avg10`: share of the last 10 seconds spent stalled.
     pub avg10: Percent,
@@ -246,8 +250,7 @@ impl Record {
 
     /// `total` in seconds, as the nearest `f64`.
     pub fn total_seconds(&self) -> f64 {
-        // Two exact halves so that values under 2^53 s come out correctly rounded.
-        (self.total / 1_000_000) as f64 + (self.total % 1_000_000) as f64 / 1_000_000.0
+        crate::decimal::seconds_f64(self.total)
     }
 }
 
@@ -256,7 +259,12 @@ impl Record {
 /// `irq` files have only `full`; cpu files before Linux 5.13 only `some`.
 /// Displays in the kernel's own format, `some` before `full`, each line
 /// ending in a newline, so that [`parse`](crate::parse) reads it back equal.
+///
+/// With feature `serde` it has the JSON envelope's shape:
+/// `{"some":{"avg10":0.12,"avg60":1.05,"avg300":10.5,"total":123456789},"full":null}`
+/// (`Resource` and `Line` are the kernel's words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Pressure {
     /// The `some` line: at least one task stalled.
     pub some: Option<Record>,

@@ -1,13 +1,13 @@
 //! The exporter's state and what each endpoint answers, without any HTTP.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
-use psi_core::PerResource;
 use psi_core::expose::{self, Encoder, Families, Labels, Snapshot, Value};
 use psi_core::json::{self, Object};
-use psi_core::read::Reason;
+use psi_core::read::ErrorCounts;
 
 use crate::node::NodeSource;
 use crate::target::{Mode, Scraped, Tracker};
@@ -21,9 +21,6 @@ pub enum Source {
     /// Every selected cgroup of a node.
     Node(Box<NodeSource>),
 }
-
-/// Failed reads, by resource and by [`Reason`] (at [`Reason::index`]).
-type ErrorCounts = PerResource<[u64; Reason::ALL.len()]>;
 
 /// The `/metrics` bodies, reused: hyper is handed each one as it is, and it
 /// comes back here when hyper drops it. A node's body is megabytes; a fresh
@@ -81,6 +78,7 @@ pub struct App {
     scrapes: u64,
     bodies: Bodies,
     triggers: Triggers,
+    connections: Arc<crate::stats::Stats>,
 }
 
 impl App {
@@ -93,9 +91,15 @@ impl App {
             scrapes: 0,
             bodies: Bodies::default(),
             triggers,
+            connections: Arc::default(),
         };
         app.follow_target();
         app
+    }
+
+    /// The HTTP server's counters, written in `/metrics`.
+    pub fn connections(&self) -> Arc<crate::stats::Stats> {
+        self.connections.clone()
     }
 
     /// Points the triggers at the current target (they re-arm when it changes).
@@ -123,11 +127,7 @@ impl App {
         let scraped = target.read();
         self.follow_target();
         let scraped = scraped?;
-        for (resource, e) in scraped.reading.errors() {
-            if let Some(n) = self.read_errors[resource].get_mut(e.reason().index()) {
-                *n += 1;
-            }
-        }
+        self.read_errors.count_reading(&scraped.reading);
         Some(scraped)
     }
 
@@ -207,6 +207,15 @@ impl App {
             ));
             let n = target.discoveries;
             enc.sample("psi_target_discoveries_total", &[], &[], Value::Int(n));
+            enc.header(psi_core::header!(
+                "psi_discovery_refused_flags",
+                gauge,
+                "Other processes' pid_flag files refused at the last search that found nothing, by reason (fifo, device, too_large, not_utf8, ...)"
+            ));
+            for &(reason, n) in target.refused() {
+                let labels = [("reason", reason)];
+                enc.sample("psi_discovery_refused_flags", &labels, &[], Value::Int(n));
+            }
         }
         if !self.triggers.is_empty() {
             enc.header(psi_core::header!(
@@ -237,21 +246,10 @@ impl App {
         }
     }
 
-    /// The exporter's own families in both modes: errors, scrapes, build.
+    /// The exporter's own families in both modes: errors, scrapes, build,
+    /// connections.
     fn write_own(&self, enc: &mut Encoder<'_>) {
-        enc.header(psi_core::header!(
-            "psi_read_errors_total",
-            counter,
-            "Failed reads of a pressure file, by resource and reason (unsupported, disabled, gone, permission, io, parse)"
-        ));
-        for (resource, counts) in self.read_errors.iter() {
-            for (reason, &n) in Reason::ALL.iter().zip(counts) {
-                if n > 0 {
-                    let labels = [("resource", resource.name()), ("reason", reason.name())];
-                    enc.sample("psi_read_errors_total", &labels, &[], Value::Int(n));
-                }
-            }
-        }
+        expose::write_read_errors(enc, &self.read_errors);
         enc.header(psi_core::header!(
             "psi_exporter_scrapes_total",
             counter,
@@ -270,6 +268,7 @@ impl App {
         ));
         let version = [("version", env!("CARGO_PKG_VERSION"))];
         enc.sample("psi_exporter_build_info", &version, &[], Value::Int(1));
+        self.connections.write(enc);
     }
 
     /// The `/psi` body: the current reading as JSON, for debugging, in the
@@ -301,28 +300,16 @@ impl App {
 
     /// The `/health` body: the server answers, and this says the target's state.
     pub fn health(&mut self) -> Bytes {
-        let target = match &mut self.source {
-            Source::Sidecar(target) => target,
-            Source::Node(source) => return Bytes::from(source.health()),
+        let text = match &mut self.source {
+            Source::Node(source) => source.health(),
+            Source::Sidecar(target) => sidecar_health(target),
         };
-        target.refresh();
-        let text = match (target.active(), target.last_error()) {
-            (Some(active), _) => format!(
-                "ok: exporting {} ({}{})\n",
-                active.target.dir.display(),
-                target.mode().name(),
-                if active.target.pids.is_empty() {
-                    String::new()
-                } else {
-                    format!(", pids {}", pid_list(&active.target.pids))
-                }
-            ),
-            (None, Some(e)) => {
-                format!("ok: serving, but the monitored container is not found: {e}\n")
-            }
-            (None, None) => "ok: serving, searching for the monitored container\n".to_owned(),
-        };
-        Bytes::from(text)
+        // One line, whatever a path holds: a cgroup name may carry a
+        // carriage return or a tab, and a probe's reader must not be shown
+        // a second line that the exporter did not write.
+        let mut line = one_line(text.trim_end());
+        line.push('\n');
+        Bytes::from(line)
     }
 
     /// The `/` page: links and the current target.
@@ -340,6 +327,25 @@ impl App {
     }
 }
 
+/// The sidecar's `/health` text: the target, or why there is none.
+fn sidecar_health(target: &mut Tracker) -> String {
+    target.refresh();
+    match (target.active(), target.last_error()) {
+        (Some(active), _) => format!(
+            "ok: exporting {} ({}{})",
+            active.target.dir.display(),
+            target.mode().name(),
+            if active.target.pids.is_empty() {
+                String::new()
+            } else {
+                format!(", pids {}", pid_list(&active.target.pids))
+            }
+        ),
+        (None, Some(e)) => format!("ok: serving, but the monitored container is not found: {e}"),
+        (None, None) => "ok: serving, searching for the monitored container".to_owned(),
+    }
+}
+
 fn pid_list(pids: &[u32]) -> String {
     pids.iter()
         .map(u32::to_string)
@@ -347,9 +353,66 @@ fn pid_list(pids: &[u32]) -> String {
         .join(",")
 }
 
+/// `s` with each character that `escape` has an escape for replaced by it.
+fn escaped(s: &str, escape: impl Fn(char) -> Option<Cow<'static, str>>) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match escape(c) {
+            Some(e) => out.push_str(&e),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// Everything HTML gives a meaning to, in text and in attribute values.
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    escaped(s, |c| {
+        Some(Cow::Borrowed(match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&#39;",
+            _ => return None,
+        }))
+    })
+}
+
+/// `/health`'s escaping: a backslash doubled, `\n`, `\r` and `\t` as
+/// those two characters, any other control character as `\xNN` (`\u{NNNN}`
+/// above U+00FF), so that the body is one line of printable text.
+fn one_line(s: &str) -> String {
+    escaped(s, |c| {
+        let code = u32::from(c);
+        Some(match c {
+            '\\' => Cow::Borrowed("\\\\"),
+            '\n' => Cow::Borrowed("\\n"),
+            '\r' => Cow::Borrowed("\\r"),
+            '\t' => Cow::Borrowed("\\t"),
+            c if c.is_control() && code <= 0xff => Cow::Owned(format!("\\x{code:02x}")),
+            c if c.is_control() => Cow::Owned(format!("\\u{{{code:04x}}}")),
+            _ => return None,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_text_is_one_printable_line() {
+        assert_eq!(one_line("a\\b\nc\rd\te"), "a\\\\b\\nc\\rd\\te");
+        assert_eq!(one_line("\u{1}\u{7f}\u{85}é"), "\\x01\\x7f\\x85é");
+        assert_eq!(one_line("plain /sys/fs/cgroup"), "plain /sys/fs/cgroup");
+    }
+
+    #[test]
+    fn html_escapes_what_html_reads() {
+        assert_eq!(
+            html_escape("<script>\"a\\b'&"),
+            "&lt;script&gt;&quot;a\\b&#39;&amp;"
+        );
+    }
 }

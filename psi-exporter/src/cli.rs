@@ -97,13 +97,39 @@ pub struct Cli {
     #[arg(long, env = "PSI_REDISCOVER_INTERVAL", default_value = "1s", value_parser = psi_core::duration::parse)]
     pub rediscover_interval: Duration,
 
-    /// Connections served at once; more are closed at once.
+    /// Connections open at once. At the cap, a new connection takes the
+    /// place of the one idle the longest (then of one still sending its
+    /// headers); it is closed unanswered only when every connection is
+    /// answering a request.
     #[arg(long, env = "PSI_MAX_CONNECTIONS", default_value_t = 256)]
     pub max_connections: usize,
 
-    /// Time a client has to send a request's headers.
+    /// Time a client has to send a request's headers, from its first byte
+    /// (from the accept, for a connection's first request).
     #[arg(long, env = "PSI_HEADER_TIMEOUT", default_value = "5s", value_parser = psi_core::duration::parse)]
     pub header_timeout: Duration,
+
+    /// Time a client has to take a whole response.
+    #[arg(long, env = "PSI_WRITE_TIMEOUT", default_value = "30s", value_parser = psi_core::duration::parse)]
+    pub write_timeout: Duration,
+
+    /// Time a kept-alive connection may wait for its next request: longer
+    /// than any scrape interval, so Prometheus keeps its connection.
+    #[arg(long, env = "PSI_IDLE_TIMEOUT", default_value = "10m", value_parser = psi_core::duration::parse)]
+    pub idle_timeout: Duration,
+
+    /// The web configuration file of Prometheus exporters (exporter-toolkit's
+    /// `--web.config.file` format): TLS, client certificates, bcrypt basic
+    /// auth, response headers. Reloaded when it or a file it names changes,
+    /// and on SIGHUP.
+    #[arg(long, env = "PSI_WEB_CONFIG_FILE", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Also serve `/health` alone, in plain HTTP and without authentication,
+    /// on this address (`PORT` or `IP:PORT`): for kubelet probes when
+    /// --web-config-file asks for TLS or basic auth.
+    #[arg(long, env = "PSI_HEALTH_LISTEN", value_name = "ADDR", value_parser = parse_health_listen)]
+    pub health_listen: Option<SocketAddr>,
 
     /// Log level, to stderr.
     #[arg(long, env = "PSI_LOG_LEVEL", value_enum, default_value_t = LogLevel::Info)]
@@ -212,6 +238,15 @@ impl Cli {
             .map(|ip| SocketAddr::new(ip, self.port))
             .map_err(|_| format!("--listen {listen:?} is neither an IP address nor IP:PORT"))
     }
+}
+
+fn parse_health_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    s.parse::<u16>()
+        .map(|port| SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port))
+        .map_err(|_| format!("{s:?} is neither a port nor IP:PORT"))
 }
 
 fn parse_trigger(s: &str) -> Result<Trigger, String> {

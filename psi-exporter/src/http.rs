@@ -9,17 +9,24 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY,
+    ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_ENCODING,
+    CONTENT_TYPE, HeaderValue, RETRY_AFTER, VARY, WWW_AUTHENTICATE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::net::SocketAddr;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
+use crate::auth::{Auth, Verdict};
+use crate::conn::{Registry, Room, State, Timeouts, Tracked, Watchdog};
+use crate::stats::{Denied, Dropped};
+use crate::web::Live;
 
 /// The app, shared by the connections (all on one thread; the lock is never contended long).
 pub type Shared = Arc<Mutex<App>>;
@@ -27,10 +34,12 @@ pub type Shared = Arc<Mutex<App>>;
 /// Limits on what clients may do.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Connections served at once; more are closed at once.
+    /// Connections open at once. At the cap a new connection takes the place
+    /// of the one idle the longest (see [`crate::conn`]); it is refused only
+    /// when every connection is answering a request.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers.
-    pub header_timeout: Duration,
+    /// How long a connection may spend in each phase.
+    pub timeouts: Timeouts,
     /// Time in-flight requests get to finish after a shutdown signal.
     pub grace: Duration,
 }
@@ -139,63 +148,245 @@ pub fn respond(app: &Shared, method: &Method, path: &str, gzip_ok: bool) -> Resp
     r
 }
 
-async fn handle(app: Shared, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let gzip_ok = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
-    let r = respond(&app, req.method(), req.uri().path(), gzip_ok);
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Port {
+    /// `--listen`: every endpoint, with the web configuration's TLS, basic
+    /// auth and headers.
+    Main,
+    /// `--health-listen`: `/health` alone, plain HTTP, for kubelet probes.
+    Health,
+}
+
+/// What every connection's requests need.
+struct Ctx {
+    app: Shared,
+    web: Arc<Live>,
+    auth: Auth,
+}
+
+/// The answer to a request basic auth refused: `401` with a challenge, or
+/// `429` when too many new credentials are being checked; the connection is
+/// closed after it.
+fn refused(why: Denied) -> Response<Full<Bytes>> {
+    let mut r = if why == Denied::Busy {
+        let mut r = response(
+            StatusCode::TOO_MANY_REQUESTS,
+            TEXT,
+            Bytes::from_static(b"too many new credentials to check: retry in a second\n"),
+        );
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    } else {
+        let mut r = response(
+            StatusCode::UNAUTHORIZED,
+            TEXT,
+            Bytes::from_static(b"unauthorized: send the user and password of basic_auth_users\n"),
+        );
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"psi-exporter\""),
+        );
+        r
+    };
+    r.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+async fn answer(ctx: &Ctx, port: Port, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if port == Port::Health {
+        if path != "/health" {
+            return response(
+                StatusCode::NOT_FOUND,
+                TEXT,
+                Bytes::from_static(b"not found: this port serves /health only\n"),
+            );
+        }
+        return respond(&ctx.app, req.method(), path, false);
+    }
+    let web = ctx.web.current();
+    let mut r = match ctx
+        .auth
+        .check(&web.users, req.headers().get(AUTHORIZATION))
+        .await
+    {
+        Verdict::Allowed => {
+            let gzip_ok = accepts_gzip(req.headers().get(ACCEPT_ENCODING));
+            respond(&ctx.app, req.method(), path, gzip_ok)
+        }
+        Verdict::Refused(why) => refused(why),
+    };
+    for (name, value) in &web.headers {
+        r.headers_mut().insert(name.clone(), value.clone());
+    }
+    r
+}
+
+async fn handle(
+    ctx: Arc<Ctx>,
+    port: Port,
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    state.begin_request();
+    let r = answer(&ctx, port, &req).await;
     tracing::debug!(method = %req.method(), path = req.uri().path(), status = r.status().as_u16(), "request");
+    state.end_request();
     Ok(r)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish for at most `limits.grace`.
+/// Serves one connection's requests over `io` (plain or TLS).
+async fn serve_connection<I>(
+    builder: http1::Builder,
+    io: I,
+    port: Port,
+    state: Arc<State>,
+    ctx: Arc<Ctx>,
+    watcher: Watcher,
+) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(Tracked::new(io, state.clone()));
+    let service = service_fn(move |req| handle(ctx.clone(), port, state.clone(), req));
+    watcher.watch(builder.serve_connection(io, service)).await
+}
+
+/// The listeners: `--listen`, and `--health-listen` if given.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Every endpoint.
+    pub main: TcpListener,
+    /// `/health` alone, plain HTTP.
+    pub health: Option<TcpListener>,
+}
+
+async fn accept(listeners: &Listeners) -> (std::io::Result<(TcpStream, SocketAddr)>, Port) {
+    let health = async {
+        match &listeners.health {
+            Some(l) => l.accept().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        a = listeners.main.accept() => (a, Port::Main),
+        a = health => (a, Port::Health),
+    }
+}
+
+/// Serves `app` on the listeners until `shutdown` resolves, then lets
+/// in-flight requests finish for at most `limits.grace`. TLS, basic auth and
+/// headers come from `web`, which may be reloaded meanwhile.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     app: Shared,
+    web: Arc<Live>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let stats = lock(&app).connections();
+    let registry = Registry::new(stats.clone());
+    let ctx = Arc::new(Ctx {
+        app,
+        web: web.clone(),
+        auth: Auth::new(stats.clone()),
+    });
+    tokio::spawn(web.clone().watch());
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
+    // hyper's header timeout also runs while a kept-alive connection waits
+    // for its next request; the connection's watchdog times each phase.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(None)
         .max_buf_size(16 * 1024)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // EMFILE and friends: wait a little rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let (accepted, port) = tokio::select! {
+            a = accept(&listeners) => a,
             () = &mut shutdown => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = limits.max_connections, "too many connections; closing this one");
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let conn = builder.serve_connection(
-            TokioIo::new(stream),
-            service_fn(move |req| handle(app.clone(), req)),
-        );
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                // EMFILE and friends: wait a little rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-            drop(slot);
+        };
+        match registry.make_room(limits.max_connections) {
+            Room::Free => {}
+            // The evicted connection's task closes its socket before this
+            // one is served, so the cap holds.
+            Room::Evicted => tokio::task::yield_now().await,
+            Room::Full => {
+                let refused = registry.refused();
+                // Once, then every thousandth: a flood must not flood the log.
+                if refused % 1000 == 1 {
+                    tracing::warn!(%peer, max = limits.max_connections, refused, "every connection is answering a request; closing new ones");
+                }
+                drop(stream);
+                continue;
+            }
+        }
+        let _ = stream.set_nodelay(true);
+        let (place, evicted) = registry.enter();
+        let watchdog = Watchdog::new(place.state.clone(), limits.timeouts);
+        // The certificate in force when the connection came.
+        let tls = match port {
+            Port::Main => web.current().tls.clone().map(TlsAcceptor::from),
+            Port::Health => None,
+        };
+        let served = {
+            let (builder, state, ctx, watcher, stats) = (
+                builder.clone(),
+                place.state.clone(),
+                ctx.clone(),
+                graceful.watcher(),
+                stats.clone(),
+            );
+            async move {
+                let Some(tls) = tls else {
+                    return serve_connection(builder, stream, port, state, ctx, watcher).await;
+                };
+                match tls.accept(stream).await {
+                    Ok(stream) => {
+                        serve_connection(builder, stream, port, state, ctx, watcher).await
+                    }
+                    Err(e) => {
+                        stats.tls_failed();
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        tokio::spawn(async move {
+            let why = tokio::select! {
+                ended = served => {
+                    if let Err(e) = ended {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    None
+                }
+                why = watchdog => Some(why),
+                Ok(()) = evicted => Some(Dropped::Evicted),
+            };
+            if let Some(why) = why {
+                tracing::debug!(%peer, reason = why.name(), "closing the connection");
+                place.dropped(why);
+            }
+            // Dropping the place (and the connection) closes the socket and
+            // leaves the registry.
+            drop(place);
         });
     }
-    drop(listener);
+    drop(listeners);
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(limits.grace) => tracing::warn!("grace period over; closing connections"),

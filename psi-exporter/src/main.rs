@@ -4,11 +4,15 @@
 //! what is monitored, [`app`] writes each endpoint's body, [`http`] serves them.
 
 mod app;
+mod auth;
 mod cli;
+mod conn;
 mod http;
 mod node;
+mod stats;
 mod target;
 mod triggers;
+mod web;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -43,7 +47,12 @@ fn main() -> ExitCode {
         // Printed once, through the log: stderr is where both go.
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            // A configuration the operator must fix, as a usage error is.
+            if e.downcast_ref::<web::ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -284,6 +293,11 @@ fn raise_nofile() -> (u64, u64) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
+    // Checked first: a bad file stops the exporter before anything starts.
+    let web = match &cli.web_config_file {
+        Some(path) => Some((path.clone(), web::Web::load(path)?)),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -307,17 +321,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let triggers =
         Triggers::start(cli.triggers.clone()).context("failed to start the trigger thread")?;
-    let app = Arc::new(Mutex::new(App::new(source, families(&cli), triggers)));
+    let app = App::new(source, families(&cli), triggers);
+    let web = match web {
+        Some((path, web)) => {
+            tracing::info!(file = %path.display(), tls = web.tls.is_some(), basic_auth = !web.users.is_empty(), "web config loaded");
+            web::Live::new(Some(path), web, app.connections())
+        }
+        None => web::Live::plain(app.connections()),
+    };
+    let app = Arc::new(Mutex::new(app));
     let limits = Limits {
         max_connections: connections,
-        header_timeout: cli.header_timeout,
+        timeouts: crate::conn::Timeouts {
+            header: cli.header_timeout,
+            write: cli.write_timeout,
+            idle: cli.idle_timeout,
+        },
         grace: Duration::from_millis(500),
     };
     runtime.block_on(async move {
-        let listener = bind(addr).await?;
-        let local = listener.local_addr().context("failed to read the bound address")?;
-        tracing::info!(addr = %local, version = env!("CARGO_PKG_VERSION"), "serving /metrics, /psi, /health and /");
-        http::serve(listener, app, limits, signals.recv()).await;
+        let main = bind(addr).await?;
+        let local = main.local_addr().context("failed to read the bound address")?;
+        let health = match cli.health_listen {
+            Some(addr) => {
+                let l = bind(addr).await?;
+                let local = l.local_addr().context("failed to read the bound address")?;
+                tracing::info!(addr = %local, "serving /health alone, in plain HTTP (--health-listen)");
+                Some(l)
+            }
+            None => None,
+        };
+        let scheme = if web.current().tls.is_some() { "https" } else { "http" };
+        tracing::info!(addr = %local, scheme, version = env!("CARGO_PKG_VERSION"), "serving /metrics, /psi, /health and /");
+        let listeners = http::Listeners { main, health };
+        http::serve(listeners, app, web, limits, signals.recv()).await;
         tracing::info!("stopped");
         Ok(())
     })

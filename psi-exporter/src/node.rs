@@ -67,7 +67,7 @@ impl NodeSource {
 
     /// This mode's own families: cgroups, open files, walks, sandboxes.
     pub fn write_own(&self, enc: &mut Encoder<'_>) {
-        let families: [(&str, &'static str, u64); 4] = [
+        let families: [(&str, &'static str, u64); 5] = [
             (
                 "psi_node_cgroups",
                 psi_core::header!(
@@ -103,6 +103,15 @@ impl NodeSource {
                     "Pod sandbox (pause) cgroups left out at the last walk"
                 ),
                 self.last.sandboxes as u64,
+            ),
+            (
+                "psi_node_unlabelled_cgroups",
+                psi_core::header!(
+                    "psi_node_unlabelled_cgroups",
+                    gauge,
+                    "Cgroups left out at the last walk, with what is below them, because their path is not UTF-8 (a label must be)"
+                ),
+                self.last.unlabelled as u64,
             ),
         ];
         for (name, header, value) in families {

@@ -85,6 +85,9 @@ pub struct Tracker {
     cpu_stat: bool,
     /// Times a target was found (the first time included).
     pub discoveries: u64,
+    /// Flags refused at the last search that found nothing, by reason
+    /// ([`discover::FlagError::reason`]), in order of the reason's name.
+    refused: Vec<(&'static str, u64)>,
 }
 
 impl Tracker {
@@ -111,6 +114,7 @@ impl Tracker {
             last_error: None,
             cpu_stat,
             discoveries: 0,
+            refused: Vec::new(),
         }
     }
 
@@ -122,6 +126,12 @@ impl Tracker {
     /// The target being read, if one is known.
     pub fn active(&self) -> Option<&Active> {
         self.active.as_ref()
+    }
+
+    /// How many flags the last search refused, by reason: empty once a
+    /// search finds the container.
+    pub fn refused(&self) -> &[(&'static str, u64)] {
+        &self.refused
     }
 
     /// Why no target is known, if discovery failed last time.
@@ -170,6 +180,7 @@ impl Tracker {
                 tracing::info!(pids = ?found.pids, cgroup = %found.cgroup.display(), "found the monitored container");
                 self.discoveries += 1;
                 self.last_error = None;
+                self.refused.clear();
                 let kind = Kind::of(&found.cgroup).unwrap_or(Kind::Cgroup);
                 let mut target =
                     Target::known(found.cgroup.clone(), kind, self.cgroup_mount.as_deref());
@@ -181,6 +192,16 @@ impl Tracker {
     }
 
     fn searched_in_vain(&mut self, e: &DiscoverError) {
+        self.refused.clear();
+        if let DiscoverError::NotFound { refused, .. } = e {
+            for &(_, reason) in refused.iter() {
+                match self.refused.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, n)) => *n += 1,
+                    None => self.refused.push((reason, 1)),
+                }
+            }
+            self.refused.sort_unstable();
+        }
         let text = Chain(e).to_string();
         // Log a changed reason once, not on every scrape.
         if self.last_error.as_deref() != Some(text.as_str()) {

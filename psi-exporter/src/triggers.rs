@@ -152,6 +152,8 @@ fn run(shared: &Shared) {
                     ids[i] = None;
                     tracing::info!(trigger = %spec, "the target's cgroup is gone; trigger disarmed");
                 }
+                // A condition this exporter does not know is not an event to count.
+                _ => tracing::debug!(trigger = %spec, kind = ?event.kind, "trigger event ignored"),
             }
         }
     }

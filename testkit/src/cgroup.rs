@@ -68,6 +68,12 @@ impl TestCgroup {
     /// (a kubelet's `kubepods.slice/...`). Unique only under a parent made
     /// by [`new`](TestCgroup::new); it must drop before that parent.
     pub fn named(parent: &Path, name: &str) -> io::Result<Self> {
+        Self::named_os(parent, std::ffi::OsStr::new(name))
+    }
+
+    /// [`named`](TestCgroup::named) for any name the kernel allows, such as
+    /// one that is not UTF-8 (every byte but `/`, NUL and newline).
+    pub fn named_os(parent: &Path, name: &std::ffi::OsStr) -> io::Result<Self> {
         let path = parent.join(name);
         std::fs::create_dir(&path)?;
         Ok(TestCgroup {

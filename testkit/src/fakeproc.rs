@@ -105,7 +105,10 @@ impl FakeProc {
     }
 
     /// Gives `pid` its own cgroup-namespaced `/sys/fs/cgroup`, recognisable as
-    /// a cgroup by its `cgroup.controllers`; returns it.
+    /// a cgroup by its `cgroup.controllers`; returns it. It is not on
+    /// cgroup2, so discovery does not use it (what a container's tmpfs made
+    /// to look like a cgroup gets): a real view needs a real container
+    /// (`crate::pod`).
     pub fn own_view(&self, pid: u32) -> io::Result<PathBuf> {
         let view = self.root(pid)?.join("sys/fs/cgroup");
         fs::create_dir_all(&view)?;

@@ -9,6 +9,7 @@
 //! | [`files`] | directories of files made for a test: saved pressure files, kernel text |
 //! | [`http`] | requests to a server under test, the samples of its exposition, `promtool` |
 //! | [`ns`] | commands in a private mount namespace: no cgroup v2 mount, a read-only root |
+//! | [`pki`] | a test CA, server and client certificates, made with `openssl` |
 //! | [`process`] | child processes stopped on drop, and polling until something happens |
 //!
 //! Each item has one path: callers name the module
@@ -36,5 +37,6 @@ pub mod fakeproc;
 pub mod files;
 pub mod http;
 pub mod ns;
+pub mod pki;
 pub mod pod;
 pub mod process;

@@ -14,12 +14,13 @@ pub struct Process {
 }
 
 impl Process {
-    /// Sends a signal to the process: `TERM`, `INT` or `KILL`.
+    /// Sends a signal to the process: `TERM`, `INT`, `HUP` or `KILL`.
     pub fn signal(&self, sig: &str) -> io::Result<()> {
         use rustix::process::{Pid, Signal, kill_process};
         let sig = match sig {
             "TERM" => Signal::TERM,
             "INT" => Signal::INT,
+            "HUP" => Signal::HUP,
             "KILL" => Signal::KILL,
             other => return Err(io::Error::other(format!("no signal {other} here"))),
         };

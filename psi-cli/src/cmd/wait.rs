@@ -52,6 +52,10 @@ pub fn run(args: &WaitArgs, env: &Env) -> anyhow::Result<Exit> {
                     target.dir.display()
                 );
             }
+            kind => bail!(
+                "the kernel reported {kind:?} on {} instead of a trigger firing",
+                target.dir.display()
+            ),
         }
     }
     if let Some(t) = args.timeout {

@@ -94,21 +94,40 @@ impl Identity {
     /// holds such a one); `None` when it is neither under `kubepods` nor a
     /// docker or podman container.
     pub fn from_path(path: &Path) -> Option<Identity> {
-        // A name that is not UTF-8 keeps its level, as "", which no rule
-        // matches: dropping it would read the levels below it one too high.
-        let parts: Vec<&str> = path
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(s) => Some(s.to_str().unwrap_or("")),
-                _ => None,
-            })
-            .collect();
+        let parts = parts(path);
         match parts
             .iter()
             .position(|p| *p == "kubepods.slice" || *p == "kubepods")
         {
             Some(start) => Some(kubepods(parts.get(start..).unwrap_or_default())),
             None => runtime_container(&parts),
+        }
+    }
+
+    /// Reads a cgroup as `/proc/<pid>/cgroup` names it, relative to the
+    /// root of the hierarchy (`/kubepods.slice/...`): a Kubernetes identity
+    /// only when `kubepods.slice` or `kubepods` is its first component. A
+    /// `kubepods` further down is one that someone made inside a cgroup of
+    /// their own (a user's delegated systemd slice, a container allowed to
+    /// make cgroups), named as the kubelet names another pod: read with
+    /// [`from_path`](Self::from_path), it would carry that pod's UID and,
+    /// in node mode, its names. Such a path is only ever a docker or podman
+    /// container's, as [`from_path`](Self::from_path) reads those.
+    ///
+    /// ```
+    /// use psi_core::cgroup::kube::Identity;
+    ///
+    /// let uid = "5f3c2a1e-8b7d-4c6a-9e0f-1a2b3c4d5e6f";
+    /// let real = format!("/kubepods/besteffort/pod{uid}");
+    /// assert!(Identity::from_cgroup(real.as_ref()).is_some());
+    /// let fake = format!("/user.slice/kubepods/besteffort/pod{uid}");
+    /// assert_eq!(Identity::from_cgroup(fake.as_ref()), None);
+    /// ```
+    pub fn from_cgroup(path: &Path) -> Option<Identity> {
+        let parts = parts(path);
+        match parts.first() {
+            Some(&("kubepods.slice" | "kubepods")) => Some(kubepods(&parts)),
+            _ => runtime_container(&parts),
         }
     }
 
@@ -144,6 +163,18 @@ impl Identity {
             (None, false) => parts.join(" "),
         }
     }
+}
+
+/// The names of a path's components. A name that is not UTF-8 keeps its
+/// level, as "", which no rule matches: dropping it would read the levels
+/// below it one too high.
+fn parts(path: &Path) -> Vec<&str> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_str().unwrap_or("")),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `parts` starts at `kubepods.slice` or `kubepods`.
@@ -265,6 +296,31 @@ mod tests {
 
     fn id(path: impl AsRef<str>) -> Option<Identity> {
         Identity::from_path(Path::new(path.as_ref()))
+    }
+
+    #[test]
+    fn from_cgroup_takes_kubepods_only_at_the_top() {
+        let pod = format!("/kubepods/besteffort/pod{UID}");
+        let systemd = format!(
+            "/kubepods.slice/kubepods-pod{}.slice",
+            UID.replace('-', "_")
+        );
+        for real in [&pod, &systemd] {
+            let got = Identity::from_cgroup(Path::new(real)).expect("a pod");
+            assert_eq!(got.pod_uid.as_deref(), Some(UID), "{real}");
+        }
+        for fake in [
+            format!("/user.slice/user-1000.slice{pod}"),
+            format!("/system.slice/docker-{CID}.scope{systemd}"),
+            format!("/x{pod}/{CID}"),
+        ] {
+            assert_eq!(Identity::from_cgroup(Path::new(&fake)), None, "{fake}");
+            assert!(id(&fake).is_some(), "from_path reads it: {fake}");
+        }
+        // Docker and podman containers are wherever their runtime puts them.
+        let docker = format!("/system.slice/docker-{CID}.scope");
+        let got = Identity::from_cgroup(Path::new(&docker)).expect("a container");
+        assert_eq!(got.container_id.as_deref(), Some(CID));
     }
 
     macro_rules! cases {

@@ -12,7 +12,8 @@
 //! shape (a DNS label for the namespace and the container, a DNS subdomain
 //! for the pod, hex and dashes for the pod UID, 64 hex digits for the
 //! container ID) is ignored. A symlink name the kubelet cut at 255 bytes has
-//! lost its ID and is skipped.
+//! lost its ID and is skipped. A pod UID or container ID that two entries
+//! claim with different names gets neither: the kubelet makes one of each.
 //!
 //! ```
 //! use psi_core::cgroup::logs::Names;
@@ -81,18 +82,12 @@ impl Names {
                 names.unreadable.push(dir.to_owned());
             }
         }
-        for name in entry_names(pod_logs, true) {
-            // The pod's own directory is not listed: a node has thousands,
-            // and container names come from the container links.
-            if let Some((uid, pod)) = parse_pod_dir(&name) {
-                names.pods.insert(uid.to_owned(), pod);
-            }
-        }
-        for name in entry_names(container_logs, false) {
-            if let Some((id, container)) = parse_container_link(&name) {
-                names.containers.insert(id.to_owned(), container);
-            }
-        }
+        // The pod's own directory is not listed: a node has thousands, and
+        // container names come from the container links.
+        let pods = entry_names(pod_logs, true);
+        names.pods = unambiguous(pods.iter().filter_map(|n| parse_pod_dir(n)));
+        let containers = entry_names(container_logs, false);
+        names.containers = unambiguous(containers.iter().filter_map(|n| parse_container_link(n)));
         names
     }
 
@@ -129,6 +124,33 @@ fn entry_names(dir: &Path, dirs: bool) -> Vec<String> {
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir() == dirs))
         .filter_map(|e| e.file_name().into_string().ok())
         .collect()
+}
+
+/// The names by key, leaving out every key claimed by two entries with
+/// different names: the kubelet makes one entry per pod UID and container
+/// ID, so a second is someone else's, and which is true cannot be told from
+/// names (the listing's order would decide).
+fn unambiguous<'a, T: PartialEq>(
+    entries: impl Iterator<Item = (&'a str, T)>,
+) -> HashMap<String, T> {
+    let mut out = HashMap::new();
+    let mut ambiguous = std::collections::HashSet::new();
+    for (key, value) in entries {
+        if ambiguous.contains(key) {
+            continue;
+        }
+        match out.get(key) {
+            Some(seen) if *seen != value => {
+                out.remove(key);
+                ambiguous.insert(key);
+            }
+            Some(_) => {}
+            None => {
+                out.insert(key.to_owned(), value);
+            }
+        }
+    }
+    out
 }
 
 /// Exactly three names joined by `_` (none of the kubelet's names has one).
@@ -244,6 +266,27 @@ mod tests {
         ] {
             assert_eq!(parse_container_link(&bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_uid_or_id_claimed_twice_gets_no_name() {
+        let pods = tempfile::tempdir().expect("tempdir");
+        let containers = tempfile::tempdir().expect("tempdir");
+        for dir in [format!("shop_web_{UID}"), format!("evil_web_{UID}")] {
+            std::fs::create_dir(pods.path().join(dir)).expect("mkdir");
+        }
+        let other = "5f3c2a1e-8b7d-4c6a-9e0f-000000000000";
+        std::fs::create_dir(pods.path().join(format!("shop_db_{other}"))).expect("mkdir");
+        for link in [
+            format!("web_shop_nginx-{}.log", id()),
+            format!("web_shop_evil-{}.log", id()),
+        ] {
+            std::os::unix::fs::symlink("/x", containers.path().join(link)).expect("symlink");
+        }
+        let names = Names::read(pods.path(), containers.path());
+        assert_eq!(names.pod(UID), None);
+        assert_eq!(names.container(&id()), None);
+        assert!(names.pod(other).is_some(), "the others keep theirs");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::fs::{CGROUP2_SUPER_MAGIC, fs_type};
 const KERNEL_FILE_LIMIT: u64 = 16 << 20;
 
 /// A cgroup2 mount: where it is, and which cgroup its root shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Mount {
     /// The mount point: `/sys/fs/cgroup` on a unified host,
     /// `/sys/fs/cgroup/unified` on a hybrid one.

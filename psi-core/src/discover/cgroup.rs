@@ -34,6 +34,10 @@ pub(super) struct Resolved {
 /// - the directory resolved inside the process's root (with
 ///   `RESOLVE_IN_ROOT`) is the very directory the returned path leads to, so
 ///   a symlink cannot point this process at a cgroup of its own choosing;
+/// - it is on a cgroup2 file system: the files are then read through that
+///   path, where an absolute symlink (in a tmpfs made to look like a
+///   cgroup) would resolve from this process's root and read a file of the
+///   host;
 /// - the process is not in this process's cgroup namespace (compared through
 ///   `<proc_root>/{self,<pid>}/ns/cgroup` when both can be read): there its
 ///   `/sys/fs/cgroup` is the namespace's root, not its cgroup, which is what
@@ -126,6 +130,17 @@ fn namespaced_view(config: &Config, pid_dir: &Path) -> Option<Resolved> {
         )
         .ok()?,
     );
+    // Its pressure files are read through `/proc/<pid>/root/...`, where
+    // an absolute symlink resolves from this process's root, not the
+    // container's: only a cgroup2 file system, which holds no symlinks and
+    // no file the container made, is safe to read that way. A tmpfs made
+    // to look like one is not the container's cgroup anyway.
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let on_cgroup2 = rustix::fs::fstatfs(&dir)
+        .is_ok_and(|st| i64::from(st.f_type) == crate::fs::CGROUP2_SUPER_MAGIC);
+    if !on_cgroup2 {
+        return None;
+    }
     let holds = |name: &str| {
         rustix::fs::statat(&dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
             .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file())

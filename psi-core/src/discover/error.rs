@@ -42,11 +42,12 @@ pub enum DiscoverError {
     },
     /// No process other than this one has a flag equal to ours.
     #[error(
-        "no process under {} has {} matching the flag in {}{}",
+        "no process under {} has {} matching the flag in {}{}{}",
         proc_root.display(),
         flag_path.display(),
         own_flag.display(),
-        denied_note(denied, *privilege)
+        denied_note(denied, *privilege),
+        refused_note(refused)
     )]
     NotFound {
         /// The proc root that was scanned.
@@ -62,6 +63,9 @@ pub enum DiscoverError {
         /// What this process was allowed when it searched, which decides
         /// what the message says about `denied`.
         privilege: Privilege,
+        /// The processes, ascending, whose flag was there but refused, each
+        /// with [`FlagError::reason`]: a FIFO, a huge file, not UTF-8, ...
+        refused: Box<[(u32, &'static str)]>,
     },
     /// The processes with our flag are in more than one cgroup.
     #[error("processes with the flag are in {} cgroups: {}", cgroups.len(), list_cgroups(cgroups))]
@@ -164,6 +168,39 @@ pub enum FlagError {
     Replaced,
 }
 
+impl FlagError {
+    /// A word for why a flag that is there was refused, for a metric label
+    /// and a message: `fifo`, `socket`, `device`, `directory`, `symlink` (a
+    /// link loop, or a magic link such as `/proc/self/root` that would lead
+    /// out of the container's root), `too_large`, `not_utf8`, `empty`,
+    /// `no_flag_file`, `several_files`, `too_many_entries`, `fuse`,
+    /// `replaced`, `permission` or `io`. `None` when there is no flag at all
+    /// (nothing at the path, or a link to nothing): not a refusal.
+    pub fn reason(&self) -> Option<&'static str> {
+        Some(match self {
+            FlagError::Io(e) => match e.raw_os_error().map(rustix::io::Errno::from_raw_os_error) {
+                Some(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => return None,
+                Some(rustix::io::Errno::LOOP) => "symlink",
+                Some(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => "permission",
+                _ => "io",
+            },
+            FlagError::TooLarge { .. } => "too_large",
+            FlagError::Empty => "empty",
+            FlagError::NotUtf8 => "not_utf8",
+            FlagError::NotRegular { kind } => match *kind {
+                "character device" | "block device" => "device",
+                "fifo" | "socket" | "directory" | "symlink" => kind,
+                _ => "special",
+            },
+            FlagError::NoFlagFile => "no_flag_file",
+            FlagError::SeveralFiles { .. } => "several_files",
+            FlagError::TooManyEntries { .. } => "too_many_entries",
+            FlagError::Fuse => "fuse",
+            FlagError::Replaced => "replaced",
+        })
+    }
+}
+
 impl From<rustix::io::Errno> for FlagError {
     fn from(errno: rustix::io::Errno) -> Self {
         FlagError::Io(errno.into())
@@ -173,7 +210,7 @@ impl From<rustix::io::Errno> for FlagError {
 /// The privilege that decides the kernel's ptrace access check on another
 /// process's `/proc/<pid>/root`, the check a search must pass to read that
 /// process's flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Privilege {
     /// The effective uid is 0.
     pub root: bool,
@@ -250,6 +287,23 @@ fn denied_note(denied: &[u32], privilege: Privilege) -> String {
     format!("; {pids} {list} refused access to {their}: {why}")
 }
 
+/// Names the processes whose flag was refused, and why, so that a flag made
+/// wrongly (two ConfigMap keys, a FIFO) is not a silent "not found".
+fn refused_note(refused: &[(u32, &'static str)]) -> String {
+    let Some(((first, why), rest)) = refused.split_first() else {
+        return String::new();
+    };
+    let mut list = format!("{first} ({})", why.replace('_', " "));
+    for (pid, why) in rest.iter().take(DENIED_SHOWN - 1) {
+        let _ = write!(list, ", {pid} ({})", why.replace('_', " "));
+    }
+    if refused.len() > DENIED_SHOWN {
+        let _ = write!(list, " and {} more", refused.len() - DENIED_SHOWN);
+    }
+    let flags = if refused.len() == 1 { "flag" } else { "flags" };
+    format!("; {flags} refused: pid {list}")
+}
+
 fn list_cgroups(cgroups: &[(PathBuf, Vec<u32>)]) -> String {
     let mut out = String::new();
     for (i, (path, pids)) in cgroups.iter().enumerate() {
@@ -298,6 +352,7 @@ mod tests {
             own_flag: "/etc/pid_flag_sc".into(),
             denied,
             privilege,
+            refused: Box::default(),
         }
         .to_string()
     }
@@ -369,6 +424,49 @@ mod tests {
         for text in [not_found(vec![1], full), text] {
             assert!(!text.contains("run as root"), "{text}");
         }
+    }
+
+    #[test]
+    fn not_found_names_the_refused_flags_and_why() {
+        let refused = |refused| {
+            DiscoverError::NotFound {
+                proc_root: "/proc".into(),
+                flag_path: "/etc/pid_flag".into(),
+                own_flag: "/etc/pid_flag_sc".into(),
+                denied: vec![],
+                privilege: Privilege::default(),
+                refused: Vec::into_boxed_slice(refused),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            refused(vec![(7, "fifo")]),
+            format!("{NOT_FOUND}; flag refused: pid 7 (fifo)")
+        );
+        assert_eq!(
+            refused(vec![(7, "not_utf8"), (9, "several_files")]),
+            format!("{NOT_FOUND}; flags refused: pid 7 (not utf8), 9 (several files)")
+        );
+        let many = refused((1..=12).map(|p| (p, "too_large")).collect());
+        assert!(
+            many.ends_with("9 (too large), 10 (too large) and 2 more"),
+            "{many}"
+        );
+    }
+
+    #[test]
+    fn a_missing_flag_is_no_refusal() {
+        let io = |errno: rustix::io::Errno| FlagError::from(errno).reason();
+        assert_eq!(io(rustix::io::Errno::NOENT), None);
+        assert_eq!(io(rustix::io::Errno::NOTDIR), None);
+        assert_eq!(io(rustix::io::Errno::LOOP), Some("symlink"));
+        assert_eq!(io(rustix::io::Errno::ACCESS), Some("permission"));
+        assert_eq!(io(rustix::io::Errno::IO), Some("io"));
+        let kind = |kind| FlagError::NotRegular { kind }.reason();
+        assert_eq!(kind("character device"), Some("device"));
+        assert_eq!(kind("block device"), Some("device"));
+        assert_eq!(kind("fifo"), Some("fifo"));
+        assert_eq!(kind("special file"), Some("special"));
     }
 
     #[test]

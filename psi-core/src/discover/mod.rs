@@ -300,6 +300,7 @@ pub fn discover(config: &Config) -> Result<Container, DiscoverError> {
             own_flag: config.own_flag.clone(),
             denied: scan.denied,
             privilege: Privilege::current(),
+            refused: scan.refused.into_boxed_slice(),
         }),
         (Some(only), 0) => Ok(Container {
             pidfds: if config.proc_root == Path::new(PROC) {
@@ -342,6 +343,9 @@ struct Scan {
     /// refusing us inside a root we could open is not counted, since no
     /// advice about that check would be true of it.
     denied: Vec<u32>,
+    /// Processes, ascending, whose flag is there but was refused, and why
+    /// ([`FlagError::reason`]).
+    refused: Vec<(u32, &'static str)>,
 }
 
 fn scan(config: &Config, flag: &str) -> Result<Scan, DiscoverError> {
@@ -368,6 +372,7 @@ fn scan(config: &Config, flag: &str) -> Result<Scan, DiscoverError> {
     let mut scan = Scan {
         matches: Vec::new(),
         denied: Vec::new(),
+        refused: Vec::new(),
     };
     for pid in pids {
         // Read before the flag: a pid reused after this point fails the
@@ -384,7 +389,12 @@ fn scan(config: &Config, flag: &str) -> Result<Scan, DiscoverError> {
         };
         match flag::read_flag(Base::InRoot(root.as_fd()), &config.flag_path) {
             Ok(theirs) if theirs == flag => scan.matches.push((pid, start)),
-            _ => {}
+            Ok(_) => {}
+            Err(e) => {
+                if let Some(reason) = e.reason() {
+                    scan.refused.push((pid, reason));
+                }
+            }
         }
     }
     Ok(scan)

@@ -6,8 +6,9 @@ use crate::decimal::Fixed;
 /// The content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// A metric family's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A metric family's type (the ones psi writes; others may come).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MetricType {
     /// A cumulative value that only goes up (resets on restart).
     Counter,
@@ -24,8 +25,9 @@ impl MetricType {
     }
 }
 
-/// A sample's value, printed exactly.
+/// A sample's value, printed exactly (new kinds of number may come).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// An integer, printed as is.
     Int(u64),
@@ -37,6 +39,21 @@ pub enum Value {
     Percent(Percent),
     /// Any other number (durations measured by the exporter, for instance).
     Float(f64),
+}
+
+impl Value {
+    /// The value as the nearest `f64`, for encoders that take floats (the
+    /// `prometheus` crate's): integers exact up to 2^53, seconds, ratios
+    /// and percent correctly rounded from the exact decimal.
+    pub fn to_f64(self) -> f64 {
+        match self {
+            Value::Int(v) => v as f64,
+            Value::Seconds(us) => crate::decimal::seconds_f64(us),
+            Value::Ratio(p) => p.ratio(),
+            Value::Percent(p) => p.percent(),
+            Value::Float(v) => v,
+        }
+    }
 }
 
 /// A family's `# HELP` and `# TYPE` lines, rendered when compiling, for

@@ -1,12 +1,18 @@
 //! psi's metric families: names, help, types and labels, written for any
 //! number of targets.
+//!
+//! This is the one home of every family's name, help text, type and
+//! labels. [`write_pressure`] and [`write_read_errors`] write them in the
+//! text format; the `prometheus` feature's collector builds protobuf
+//! families from the same walk ([`Sink`]), so the two cannot drift apart.
 
-use super::encoder::{Encoder, Labels, Value};
+use super::encoder::{Encoder, Labels, MetricType, Value};
 use crate::cpu_stat::CpuStat;
+use crate::read::ErrorCounts;
 use crate::{Line, PerResource, Percent, Pressure, Record, Resource};
 
 /// Which families [`write_pressure`] writes. All are on by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Families {
     /// `psi_<resource>_{waiting,stalled}_seconds_total`: counters in seconds.
     pub standard: bool,
@@ -56,53 +62,128 @@ impl Snapshot<'_> {
     }
 }
 
-/// A family known when compiling: its name and its header from [`header!`].
-#[derive(Debug, Clone, Copy)]
-struct Known {
-    name: &'static str,
+/// A family psi writes: its name, help and type, and its header rendered
+/// when compiling ([`header!`](crate::header)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Family {
+    pub(crate) name: &'static str,
+    pub(crate) help: &'static str,
+    pub(crate) kind: MetricType,
     header: &'static str,
 }
 
-/// The families of one resource, `[some, full]`, with the start of each
-/// sample of a target without labels (see [`Encoder::known`]).
-struct Names {
-    /// `psi_<r>_{waiting,stalled}_seconds_total`, and `name `.
-    seconds: [(Known, &'static str); 2],
-    /// `psi_<r>_{waiting,stalled}_ratio`, and `name{window="..."} ` per window.
-    ratio: [(Known, [&'static str; 3]); 2],
-    /// The Go sidecar's gauge, and `name{type="...",window="..."} ` per line
-    /// and window (`10s`, `60s`, `300s`, `total`).
-    legacy: Option<(Known, [[&'static str; 4]; 2])>,
+/// One series of a family, less the target's labels: the family's own
+/// labels (`window="10s"`), and what [`Encoder::known`] writes before the
+/// value for a target without labels (`name{window="10s"} `), rendered when
+/// compiling from the same literals. A series whose labels are known only
+/// when running (`psi_read_errors_total`'s) has no prefix, and no target.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Series<'a> {
+    pub(crate) prefix: Option<&'static str>,
+    pub(crate) labels: &'a [(&'static str, &'static str)],
 }
 
-macro_rules! known {
+/// Where the walk over psi's families goes: the text format
+/// ([`write_pressure`]) or the `prometheus` feature's protobuf families.
+/// Every sample follows the [`family`](Sink::family) call of its family.
+pub(crate) trait Sink {
+    /// A family starts.
+    fn family(&mut self, family: &Family);
+    /// One sample of the family last started: `target` indexes the targets
+    /// the walk was given (`None` for a sample of no target).
+    fn sample(&mut self, family: &Family, series: Series<'_>, target: Option<usize>, value: Value);
+}
+
+/// The text format: headers and prefixes rendered when compiling.
+struct Text<'e, 'b, 't> {
+    enc: &'e mut Encoder<'b>,
+    targets: &'t [Snapshot<'t>],
+}
+
+impl Sink for Text<'_, '_, '_> {
+    fn family(&mut self, family: &Family) {
+        self.enc.header(family.header);
+    }
+
+    fn sample(&mut self, family: &Family, series: Series<'_>, target: Option<usize>, value: Value) {
+        match series.prefix {
+            Some(prefix) => {
+                let labels = target
+                    .and_then(|i| self.targets.get(i))
+                    .map_or(Labels::none(), |t| t.labels);
+                self.enc.known(prefix, family.name, labels, value);
+            }
+            None => self.enc.sample(family.name, &[], series.labels, value),
+        }
+    }
+}
+
+macro_rules! family {
     ($name:expr, $kind:tt, $help:expr) => {
-        Known {
+        Family {
             name: $name,
+            help: $help,
+            kind: family!(@kind $kind),
             header: crate::header!($name, $kind, $help),
+        }
+    };
+    (@kind counter) => {
+        MetricType::Counter
+    };
+    (@kind gauge) => {
+        MetricType::Gauge
+    };
+}
+
+/// A [`Series`] of `name` with the label pairs given, its prefix rendered
+/// from the same literals: `series!(name, "window" = "10s")`.
+macro_rules! series {
+    ($name:expr) => {
+        Series {
+            prefix: Some(concat!($name, " ")),
+            labels: &[],
+        }
+    };
+    ($name:expr, $k:literal = $v:literal $(, $k2:literal = $v2:literal)*) => {
+        Series {
+            prefix: Some(concat!(
+                $name, "{", $k, "=\"", $v, "\"" $(, ",", $k2, "=\"", $v2, "\"")*, "} "
+            )),
+            labels: &[($k, $v) $(, ($k2, $v2))*],
         }
     };
 }
 
-/// `name{window="10s"} `, ... for the three windows.
+/// The families of one resource, `[some, full]`, with their series.
+struct Names {
+    /// `psi_<r>_{waiting,stalled}_seconds_total`.
+    seconds: [(Family, Series<'static>); 2],
+    /// `psi_<r>_{waiting,stalled}_ratio`, a series per window.
+    ratio: [(Family, [Series<'static>; 3]); 2],
+    /// The Go sidecar's gauge, a series per line and window (`10s`, `60s`,
+    /// `300s`, `total`).
+    legacy: Option<(Family, [[Series<'static>; 4]; 2])>,
+}
+
+/// The three windows of the kernel's averages.
 macro_rules! windows {
     ($name:expr) => {
         [
-            concat!($name, "{window=\"10s\"} "),
-            concat!($name, "{window=\"60s\"} "),
-            concat!($name, "{window=\"300s\"} "),
+            series!($name, "window" = "10s"),
+            series!($name, "window" = "60s"),
+            series!($name, "window" = "300s"),
         ]
     };
 }
 
-/// `name{type="some",window="10s"} `, ... for the four windows of a line.
+/// The four windows of a line of the Go sidecar's gauges.
 macro_rules! legacy_windows {
     ($name:expr, $line:literal) => {
         [
-            concat!($name, "{type=\"", $line, "\",window=\"10s\"} "),
-            concat!($name, "{type=\"", $line, "\",window=\"60s\"} "),
-            concat!($name, "{type=\"", $line, "\",window=\"300s\"} "),
-            concat!($name, "{type=\"", $line, "\",window=\"total\"} "),
+            series!($name, "type" = $line, "window" = "10s"),
+            series!($name, "type" = $line, "window" = "60s"),
+            series!($name, "type" = $line, "window" = "300s"),
+            series!($name, "type" = $line, "window" = "total"),
         ]
     };
 }
@@ -110,7 +191,7 @@ macro_rules! legacy_windows {
 macro_rules! legacy {
     ($name:literal) => {
         Some((
-            known!(
+            family!(
                 $name,
                 gauge,
                 "Legacy sidecar gauge: the monitored container's pressure as the kernel prints it (percent for 10s/60s/300s, microseconds for total)"
@@ -125,7 +206,7 @@ macro_rules! names {
         Names {
             seconds: [
                 (
-                    known!(
+                    family!(
                         concat!("psi_", $r, "_waiting_seconds_total"),
                         counter,
                         concat!(
@@ -134,10 +215,10 @@ macro_rules! names {
                             " (PSI some total)"
                         )
                     ),
-                    concat!("psi_", $r, "_waiting_seconds_total "),
+                    series!(concat!("psi_", $r, "_waiting_seconds_total")),
                 ),
                 (
-                    known!(
+                    family!(
                         concat!("psi_", $r, "_stalled_seconds_total"),
                         counter,
                         concat!(
@@ -146,12 +227,12 @@ macro_rules! names {
                             " (PSI full total)"
                         )
                     ),
-                    concat!("psi_", $r, "_stalled_seconds_total "),
+                    series!(concat!("psi_", $r, "_stalled_seconds_total")),
                 ),
             ],
             ratio: [
                 (
-                    known!(
+                    family!(
                         concat!("psi_", $r, "_waiting_ratio"),
                         gauge,
                         concat!(
@@ -163,7 +244,7 @@ macro_rules! names {
                     windows!(concat!("psi_", $r, "_waiting_ratio")),
                 ),
                 (
-                    known!(
+                    family!(
                         concat!("psi_", $r, "_stalled_ratio"),
                         gauge,
                         concat!(
@@ -201,82 +282,164 @@ fn averages(r: &Record) -> [Percent; 3] {
     [r.avg10, r.avg60, r.avg300]
 }
 
-const AVAILABLE: Known = known!(
+const AVAILABLE: Family = family!(
     "psi_pressure_available",
     gauge,
     "Whether the resource's pressure could be read (1) or not (0; see psi_read_errors_total)"
 );
 
-/// `psi_pressure_available{resource="..."} ` for each resource.
-const AVAILABLE_PREFIX: PerResource<&str> = PerResource::from_array([
-    "psi_pressure_available{resource=\"cpu\"} ",
-    "psi_pressure_available{resource=\"memory\"} ",
-    "psi_pressure_available{resource=\"io\"} ",
-    "psi_pressure_available{resource=\"irq\"} ",
+/// `psi_pressure_available{resource="..."}` for each resource.
+const AVAILABLE_SERIES: PerResource<Series<'static>> = PerResource::from_array([
+    series!("psi_pressure_available", "resource" = "cpu"),
+    series!("psi_pressure_available", "resource" = "memory"),
+    series!("psi_pressure_available", "resource" = "io"),
+    series!("psi_pressure_available", "resource" = "irq"),
 ]);
+
+const READ_ERRORS: Family = family!(
+    "psi_read_errors_total",
+    counter,
+    "Failed reads of a pressure file, by resource and reason (unsupported, disabled, gone, permission, io, parse)"
+);
+
+/// The `cpu.stat` families: a counter, its series, which field, and
+/// whether it is in microseconds (exported as seconds).
+type Throttling = (Family, Series<'static>, fn(&CpuStat) -> Option<u64>, bool);
+
+const THROTTLING: [Throttling; 3] = [
+    (
+        family!(
+            "psi_cpu_throttled_seconds_total",
+            counter,
+            "Time in seconds the cgroup was throttled by cpu.max (cpu.stat throttled_usec): cpu pressure that is really throttling"
+        ),
+        series!("psi_cpu_throttled_seconds_total"),
+        |s| s.throttled_usec,
+        true,
+    ),
+    (
+        family!(
+            "psi_cpu_throttled_periods_total",
+            counter,
+            "Enforcement periods in which the cgroup was throttled (cpu.stat nr_throttled)"
+        ),
+        series!("psi_cpu_throttled_periods_total"),
+        |s| s.nr_throttled,
+        false,
+    ),
+    (
+        family!(
+            "psi_cpu_periods_total",
+            counter,
+            "Enforcement periods that have elapsed (cpu.stat nr_periods)"
+        ),
+        series!("psi_cpu_periods_total"),
+        |s| s.nr_periods,
+        false,
+    ),
+];
 
 /// Writes the pressure families of `targets`: for each resource the standard
 /// counters, the averages, the legacy gauges and (cpu) the throttling
 /// counters, each family's header once, then `psi_pressure_available`.
 pub fn write_pressure(enc: &mut Encoder<'_>, families: &Families, targets: &[Snapshot<'_>]) {
+    walk_pressure(&mut Text { enc, targets }, families, targets);
+}
+
+/// Writes `psi_read_errors_total{resource,reason}`: every count that is not
+/// zero, under the family's header (written even with no sample, which the
+/// text format allows).
+///
+/// ```
+/// use psi_core::expose::{Encoder, write_read_errors};
+/// use psi_core::read::{ErrorCounts, PressureFile};
+///
+/// let mut counts = ErrorCounts::default();
+/// let error = PressureFile::new("/nonexistent/io.pressure").read().unwrap_err();
+/// counts.count(psi_core::Resource::Io, &error);
+/// let mut out = Vec::new();
+/// write_read_errors(&mut Encoder::new(&mut out), &counts);
+/// let text = String::from_utf8(out).unwrap();
+/// assert!(text.ends_with("psi_read_errors_total{resource=\"io\",reason=\"gone\"} 1\n"));
+/// ```
+pub fn write_read_errors(enc: &mut Encoder<'_>, counts: &ErrorCounts) {
+    walk_read_errors(&mut Text { enc, targets: &[] }, counts);
+}
+
+/// The walk behind [`write_pressure`], into any [`Sink`].
+pub(crate) fn walk_pressure(sink: &mut impl Sink, families: &Families, targets: &[Snapshot<'_>]) {
+    let records = |resource, line| {
+        targets
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, t)| Some((Some(i), t.record(resource, line)?)))
+    };
     for (resource, names) in NAMES.iter() {
         for line in Line::ALL {
             let idx = line as usize;
-            let present = |t: &&Snapshot<'_>| t.record(resource, line).is_some();
-            if !targets.iter().any(|t| present(&t)) {
+            if records(resource, line).next().is_none() {
                 continue;
             }
             if families.standard
-                && let Some((family, prefix)) = names.seconds.get(idx)
+                && let Some((family, series)) = names.seconds.get(idx)
             {
-                enc.header(family.header);
-                for t in targets {
-                    if let Some(r) = t.record(resource, line) {
-                        let v = Value::Seconds(r.total);
-                        enc.known(prefix, family.name, t.labels, v);
-                    }
+                sink.family(family);
+                for (i, r) in records(resource, line) {
+                    sink.sample(family, *series, i, Value::Seconds(r.total));
                 }
             }
             if families.averages
-                && let Some((family, prefixes)) = names.ratio.get(idx)
+                && let Some((family, series)) = names.ratio.get(idx)
             {
-                enc.header(family.header);
-                for t in targets {
-                    if let Some(r) = t.record(resource, line) {
-                        for (prefix, avg) in prefixes.iter().zip(averages(r)) {
-                            enc.known(prefix, family.name, t.labels, Value::Ratio(avg));
-                        }
+                sink.family(family);
+                for (i, r) in records(resource, line) {
+                    for (s, avg) in series.iter().zip(averages(r)) {
+                        sink.sample(family, *s, i, Value::Ratio(avg));
                     }
                 }
             }
         }
         if families.legacy
-            && let Some((family, prefixes)) = &names.legacy
+            && let Some((family, series)) = &names.legacy
         {
-            write_legacy(enc, family, prefixes, resource, targets);
+            walk_legacy(sink, family, series, resource, targets);
         }
         if resource == Resource::Cpu && families.throttling {
-            write_throttling(enc, targets);
+            walk_throttling(sink, targets);
         }
     }
     if !families.availability {
         return;
     }
-    enc.header(AVAILABLE.header);
-    for t in targets {
-        for (resource, prefix) in AVAILABLE_PREFIX.iter() {
-            let ok = t.pressure[resource].is_some();
-            let v = Value::Int(u64::from(ok));
-            enc.known(prefix, AVAILABLE.name, t.labels, v);
+    sink.family(&AVAILABLE);
+    for i in 0..targets.len() {
+        for (resource, series) in AVAILABLE_SERIES.iter() {
+            let ok = targets
+                .get(i)
+                .is_some_and(|t| t.pressure[resource].is_some());
+            sink.sample(&AVAILABLE, *series, Some(i), Value::Int(u64::from(ok)));
         }
     }
 }
 
+/// The walk behind [`write_read_errors`], into any [`Sink`].
+pub(crate) fn walk_read_errors(sink: &mut impl Sink, counts: &ErrorCounts) {
+    sink.family(&READ_ERRORS);
+    for (resource, reason, n) in counts.iter() {
+        let labels = [("resource", resource.name()), ("reason", reason.name())];
+        let series = Series {
+            prefix: None,
+            labels: &labels,
+        };
+        sink.sample(&READ_ERRORS, series, None, Value::Int(n));
+    }
+}
+
 /// The Go sidecar's gauges: percent as the kernel prints it, total in µs.
-fn write_legacy(
-    enc: &mut Encoder<'_>,
-    family: &Known,
-    prefixes: &[[&'static str; 4]; 2],
+fn walk_legacy(
+    sink: &mut impl Sink,
+    family: &Family,
+    series: &[[Series<'static>; 4]; 2],
     resource: Resource,
     targets: &[Snapshot<'_>],
 ) {
@@ -286,69 +449,36 @@ fn write_legacy(
     if !any {
         return;
     }
-    enc.header(family.header);
-    for t in targets {
-        for (line, prefixes) in Line::ALL.into_iter().zip(prefixes) {
+    sink.family(family);
+    for (i, t) in targets.iter().enumerate() {
+        for (line, series) in Line::ALL.into_iter().zip(series) {
             let Some(r) = t.record(resource, line) else {
                 continue;
             };
             let values = averages(r).map(Value::Percent);
             let values = [values[0], values[1], values[2], Value::Int(r.total)];
-            for (prefix, v) in prefixes.iter().zip(values) {
-                enc.known(prefix, family.name, t.labels, v);
+            for (s, v) in series.iter().zip(values) {
+                sink.sample(family, *s, Some(i), v);
             }
         }
     }
 }
 
-fn write_throttling(enc: &mut Encoder<'_>, targets: &[Snapshot<'_>]) {
-    type Pick = fn(&CpuStat) -> Option<u64>;
-    let families: [(Known, &str, Pick, bool); 3] = [
-        (
-            known!(
-                "psi_cpu_throttled_seconds_total",
-                counter,
-                "Time in seconds the cgroup was throttled by cpu.max (cpu.stat throttled_usec): cpu pressure that is really throttling"
-            ),
-            "psi_cpu_throttled_seconds_total ",
-            |s| s.throttled_usec,
-            true,
-        ),
-        (
-            known!(
-                "psi_cpu_throttled_periods_total",
-                counter,
-                "Enforcement periods in which the cgroup was throttled (cpu.stat nr_throttled)"
-            ),
-            "psi_cpu_throttled_periods_total ",
-            |s| s.nr_throttled,
-            false,
-        ),
-        (
-            known!(
-                "psi_cpu_periods_total",
-                counter,
-                "Enforcement periods that have elapsed (cpu.stat nr_periods)"
-            ),
-            "psi_cpu_periods_total ",
-            |s| s.nr_periods,
-            false,
-        ),
-    ];
-    for (family, prefix, pick, micros) in families {
+fn walk_throttling(sink: &mut impl Sink, targets: &[Snapshot<'_>]) {
+    for (family, series, pick, micros) in &THROTTLING {
         let value = |t: &Snapshot<'_>| t.cpu_stat.as_ref().and_then(pick);
         if !targets.iter().any(|t| value(t).is_some()) {
             continue;
         }
-        enc.header(family.header);
-        for t in targets {
+        sink.family(family);
+        for (i, t) in targets.iter().enumerate() {
             if let Some(v) = value(t) {
-                let v = if micros {
+                let v = if *micros {
                     Value::Seconds(v)
                 } else {
                     Value::Int(v)
                 };
-                enc.known(prefix, family.name, t.labels, v);
+                sink.sample(family, *series, Some(i), v);
             }
         }
     }

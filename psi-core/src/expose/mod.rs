@@ -35,4 +35,7 @@ mod families;
 #[doc(hidden)]
 pub use encoder::plain;
 pub use encoder::{CONTENT_TYPE, Encoder, Labels, MetricType, Value};
-pub use families::{Families, Snapshot, write_pressure};
+pub use families::{Families, Snapshot, write_pressure, write_read_errors};
+
+#[cfg(feature = "prometheus")]
+pub(crate) use families::{Family, Series, Sink, walk_pressure, walk_read_errors};

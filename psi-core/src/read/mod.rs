@@ -28,6 +28,7 @@
 //! # Ok::<(), read::ReadError>(())
 //! ```
 
+mod counts;
 mod error;
 mod kept;
 mod open;
@@ -35,6 +36,7 @@ mod reading;
 
 use std::path::Path;
 
+pub use counts::ErrorCounts;
 pub use error::{DisabledBy, ReadError, Reason};
 pub use kept::{CpuStatFile, PressureFile, PressureSet};
 pub use open::BUF_LEN;

@@ -104,7 +104,19 @@ pub fn start_exporter(
     sidecar_cg: &TestCgroup,
     extra: &[&str],
 ) -> Process {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_psi-exporter"));
+    start_exporter_via(&[], port, flag_dir, sidecar_cg, extra)
+}
+
+/// [`start_exporter`] through `wrapper`, a command that execs the rest of
+/// its arguments (`setpriv ... --`, `unshare ...`); none when empty.
+pub fn start_exporter_via(
+    wrapper: &[&str],
+    port: u16,
+    flag_dir: &Path,
+    sidecar_cg: &TestCgroup,
+    extra: &[&str],
+) -> Process {
+    let mut command = exporter_via(wrapper);
     command
         .args(extra)
         .env("PORT", port.to_string())
@@ -130,6 +142,29 @@ pub fn start_exporter_on(port: u16, dir: &Path) -> Process {
         .args(["--listen", &format!("127.0.0.1:{port}"), "--cgroup"])
         .arg(dir);
     http::serve(&mut command, port, Duration::from_secs(10))
+}
+
+/// The built exporter as a command, run through `wrapper` when it is not
+/// empty (its first word the program, the exporter's path appended).
+pub fn exporter_via(wrapper: &[&str]) -> Command {
+    let exe = env!("CARGO_BIN_EXE_psi-exporter");
+    match wrapper.split_first() {
+        None => Command::new(exe),
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(exe);
+            command
+        }
+    }
+}
+
+/// The value of `field` (`CapEff:`, `Uid:`) in `/proc/<pid>/status`, trimmed.
+pub fn status_field(pid: u32, field: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .map(|v| v.trim().to_owned())
 }
 
 /// Debian's Prometheus, started on 127.0.0.1 with `config` (YAML) written

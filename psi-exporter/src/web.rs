@@ -1,0 +1,543 @@
+//! The web configuration file (`--web-config-file`), in the format every
+//! Prometheus exporter reads through exporter-toolkit's `--web.config.file`:
+//! TLS, client certificates, bcrypt basic auth and response headers.
+//!
+//! Strict: a field this exporter does not honour is an error that names it,
+//! never ignored. Relative file names are taken from the configuration
+//! file's directory, as exporter-toolkit does. [`Live`] holds the
+//! configuration in force and reloads it when any of its files changes (a
+//! certificate rotated in place) or on SIGHUP; a bad new file keeps the old
+//! configuration.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use hyper::header::{HeaderName, HeaderValue};
+use rustls::crypto::SupportedKxGroup;
+use rustls::crypto::ring::{cipher_suite, kx_group};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
+use serde::Deserialize;
+
+use crate::stats::Stats;
+
+/// A web configuration file that cannot be used, and why (the message names
+/// the field). At start the exporter exits 2 with it; at a reload the old
+/// configuration stays.
+#[derive(Debug, thiserror::Error)]
+#[error("web config {}: {message}", path.display())]
+pub struct ConfigError {
+    /// The configuration file.
+    pub path: PathBuf,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    tls_server_config: Option<TlsConfig>,
+    http_server_config: Option<HttpConfig>,
+    #[serde(default)]
+    basic_auth_users: BTreeMap<String, String>,
+    rate_limit: Option<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsConfig {
+    cert: Option<String>,
+    key: Option<String>,
+    client_ca: Option<String>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    client_ca_file: Option<PathBuf>,
+    client_auth_type: Option<String>,
+    #[serde(default)]
+    client_allowed_sans: Vec<String>,
+    min_version: Option<String>,
+    max_version: Option<String>,
+    #[serde(default)]
+    cipher_suites: Vec<String>,
+    prefer_server_cipher_suites: Option<bool>,
+    #[serde(default)]
+    curve_preferences: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpConfig {
+    http2: Option<bool>,
+    headers: Option<Headers>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Headers {
+    #[serde(rename = "Content-Security-Policy")]
+    content_security_policy: Option<String>,
+    #[serde(rename = "X-Frame-Options")]
+    x_frame_options: Option<String>,
+    #[serde(rename = "X-Content-Type-Options")]
+    x_content_type_options: Option<String>,
+    #[serde(rename = "X-XSS-Protection")]
+    x_xss_protection: Option<String>,
+    #[serde(rename = "Strict-Transport-Security")]
+    strict_transport_security: Option<String>,
+}
+
+/// A file the configuration was built from, as it was then: a change of
+/// any of these (a Secret's atomic swap changes the inode) means a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    path: PathBuf,
+    stamp: Option<(u64, u64, i64, i64, u64)>,
+}
+
+impl Seen {
+    fn now(path: &Path) -> Seen {
+        // Followed through symlinks: a Secret volume's files are links into
+        // a `..data` directory that is swapped whole.
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.len()));
+        Seen {
+            path: path.to_owned(),
+            stamp,
+        }
+    }
+}
+
+/// A web configuration, ready to serve with.
+#[derive(Debug, Clone, Default)]
+pub struct Web {
+    /// TLS, when `tls_server_config` is given.
+    pub tls: Option<Arc<ServerConfig>>,
+    /// Basic auth users and their bcrypt hashes; empty: no authentication.
+    pub users: BTreeMap<String, String>,
+    /// Headers added to every response.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    seen: Vec<Seen>,
+}
+
+impl Web {
+    /// Reads and checks the file at `path`, and every file it names.
+    pub fn load(path: &Path) -> Result<Web, ConfigError> {
+        let fail = |message: String| ConfigError {
+            path: path.to_owned(),
+            message,
+        };
+        let mut seen = vec![Seen::now(path)];
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let file: FileConfig = if text.trim().is_empty() {
+            FileConfig::default()
+        } else {
+            serde_yaml_ng::from_str(&text).map_err(|e| fail(e.to_string()))?
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        if file.rate_limit.is_some() {
+            return Err(fail(
+                "rate_limit is not supported: remove it (the exporter caps connections itself, see --max-connections)".into(),
+            ));
+        }
+        let tls = match &file.tls_server_config {
+            Some(tls) => Some(Arc::new(
+                server_config(tls, dir, &mut seen)
+                    .map_err(|m| fail(format!("tls_server_config: {m}")))?,
+            )),
+            None => None,
+        };
+        for (user, hash) in &file.basic_auth_users {
+            hash.parse::<bcrypt::HashParts>().map_err(|e| {
+                fail(format!(
+                    "basic_auth_users: {user:?}: not a bcrypt hash ({e}): make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+                ))
+            })?;
+        }
+        let headers = match &file.http_server_config {
+            Some(http) => {
+                http_config(http).map_err(|m| fail(format!("http_server_config: {m}")))?
+            }
+            None => Vec::new(),
+        };
+        Ok(Web {
+            tls,
+            users: file.basic_auth_users,
+            headers,
+            seen,
+        })
+    }
+
+    /// Whether a file this configuration was built from has changed since.
+    pub fn changed(&self) -> bool {
+        self.seen.iter().any(|s| Seen::now(&s.path) != *s)
+    }
+}
+
+/// Reads a PEM value given inline (`inline`) or as a file (`file`, relative
+/// to `dir`), exactly one of them.
+fn pem(
+    inline: Option<&String>,
+    file: Option<&PathBuf>,
+    names: (&str, &str),
+    dir: &Path,
+    seen: &mut Vec<Seen>,
+) -> Result<Option<Vec<u8>>, String> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(format!(
+            "{} and {} are both set: give one",
+            names.0, names.1
+        )),
+        (Some(text), None) => Ok(Some(text.as_bytes().to_vec())),
+        (None, Some(file)) => {
+            let path = dir.join(file);
+            seen.push(Seen::now(&path));
+            std::fs::read(&path)
+                .map(Some)
+                .map_err(|e| format!("{} {}: {e}", names.1, path.display()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// How clients must prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientAuth {
+    None,
+    VerifyIfGiven,
+    Require,
+}
+
+fn client_auth(name: Option<&str>) -> Result<ClientAuth, String> {
+    match name.unwrap_or("NoClientCert") {
+        "NoClientCert" => Ok(ClientAuth::None),
+        "VerifyClientCertIfGiven" => Ok(ClientAuth::VerifyIfGiven),
+        "RequireAndVerifyClientCert" => Ok(ClientAuth::Require),
+        odd @ ("RequestClientCert" | "RequireAnyClientCert") => Err(format!(
+            "client_auth_type {odd} is not supported: it accepts certificates without verifying them; use RequireAndVerifyClientCert (or VerifyClientCertIfGiven) with client_ca_file"
+        )),
+        other => Err(format!(
+            "client_auth_type {other:?} is not one of NoClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert"
+        )),
+    }
+}
+
+fn version(name: &str, field: &str) -> Result<&'static SupportedProtocolVersion, String> {
+    match name {
+        "TLS12" => Ok(&rustls::version::TLS12),
+        "TLS13" => Ok(&rustls::version::TLS13),
+        "TLS10" | "TLS11" => Err(format!(
+            "{field} {name} is not supported: TLS 1.2 is the oldest version served"
+        )),
+        other => Err(format!("{field} {other:?} is not one of TLS12, TLS13")),
+    }
+}
+
+/// The TLS 1.2 suites by their Go names (TLS 1.3's are always on, as in Go).
+fn cipher_suite(name: &str) -> Result<SupportedCipherSuite, String> {
+    Ok(match name {
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" => {
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        }
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" => {
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+        }
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"
+        | "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" => {
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+        }
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" => {
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        }
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" => {
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        }
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" | "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" => {
+            cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+        }
+        other => {
+            return Err(format!(
+                "cipher_suites: {other} is not supported (only the ECDHE AEAD suites are: TLS_ECDHE_{{ECDSA,RSA}}_WITH_{{AES_128_GCM_SHA256,AES_256_GCM_SHA384,CHACHA20_POLY1305}})"
+            ));
+        }
+    })
+}
+
+fn curve(name: &str) -> Result<&'static dyn SupportedKxGroup, String> {
+    match name {
+        "X25519" => Ok(kx_group::X25519),
+        "CurveP256" => Ok(kx_group::SECP256R1),
+        "CurveP384" => Ok(kx_group::SECP384R1),
+        other => Err(format!(
+            "curve_preferences: {other} is not supported (X25519, CurveP256, CurveP384 are)"
+        )),
+    }
+}
+
+fn server_config(t: &TlsConfig, dir: &Path, seen: &mut Vec<Seen>) -> Result<ServerConfig, String> {
+    if !t.client_allowed_sans.is_empty() {
+        return Err(
+            "client_allowed_sans is not supported: remove it, or verify clients by their CA alone"
+                .into(),
+        );
+    }
+    let cert = pem(
+        t.cert.as_ref(),
+        t.cert_file.as_ref(),
+        ("cert", "cert_file"),
+        dir,
+        seen,
+    )?
+    .ok_or("cert_file (or cert) is missing")?;
+    let key = pem(
+        t.key.as_ref(),
+        t.key_file.as_ref(),
+        ("key", "key_file"),
+        dir,
+        seen,
+    )?
+    .ok_or("key_file (or key) is missing")?;
+    let ca = pem(
+        t.client_ca.as_ref(),
+        t.client_ca_file.as_ref(),
+        ("client_ca", "client_ca_file"),
+        dir,
+        seen,
+    )?;
+    let auth = client_auth(t.client_auth_type.as_deref())?;
+
+    let certs = CertificateDer::pem_slice_iter(&cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cert_file: not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("cert_file: no certificate in it".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key)
+        .map_err(|e| format!("key_file: no PEM private key: {e}"))?;
+
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !t.cipher_suites.is_empty() {
+        let mut suites = t
+            .cipher_suites
+            .iter()
+            .map(|n| cipher_suite(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        suites.extend(
+            provider
+                .cipher_suites
+                .iter()
+                .filter(|s| s.version() == &rustls::version::TLS13),
+        );
+        provider.cipher_suites = suites;
+    }
+    if !t.curve_preferences.is_empty() {
+        provider.kx_groups = t
+            .curve_preferences
+            .iter()
+            .map(|n| curve(n))
+            .collect::<Result<Vec<_>, _>>()?;
+    }
+    let provider = Arc::new(provider);
+    let min = version(t.min_version.as_deref().unwrap_or("TLS12"), "min_version")?;
+    let max = version(t.max_version.as_deref().unwrap_or("TLS13"), "max_version")?;
+    let versions: Vec<&'static SupportedProtocolVersion> =
+        [&rustls::version::TLS12, &rustls::version::TLS13]
+            .into_iter()
+            .filter(|v| {
+                (u16::from(min.version)..=u16::from(max.version)).contains(&u16::from(v.version))
+            })
+            .collect();
+    if versions.is_empty() {
+        return Err("min_version is above max_version".into());
+    }
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("min_version, max_version, cipher_suites: {e}"))?;
+    let builder = match (auth, ca) {
+        (ClientAuth::None, Some(_)) => {
+            return Err("client_ca_file is set but client_auth_type is NoClientCert: set client_auth_type: RequireAndVerifyClientCert".into());
+        }
+        (ClientAuth::None, None) => builder.with_no_client_auth(),
+        (_, None) => return Err("client_auth_type verifies client certificates: client_ca_file (or client_ca) is missing".into()),
+        (auth, Some(ca)) => {
+            let mut roots = RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(&ca) {
+                let c = c.map_err(|e| format!("client_ca_file: not PEM certificates: {e}"))?;
+                roots.add(c).map_err(|e| format!("client_ca_file: {e}"))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if auth == ClientAuth::VerifyIfGiven {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier.build().map_err(|e| format!("client_ca_file: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("cert_file, key_file: {e}"))?;
+    config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn http_config(h: &HttpConfig) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    if h.http2 == Some(true) {
+        return Err("http2: true is not supported: the exporter serves HTTP/1.1; remove the line or set it to false".into());
+    }
+    let Some(headers) = &h.headers else {
+        return Ok(Vec::new());
+    };
+    if let Some(v) = &headers.x_frame_options
+        && !v.is_empty()
+        && !v.eq_ignore_ascii_case("deny")
+        && !v.eq_ignore_ascii_case("sameorigin")
+    {
+        return Err(format!(
+            "headers: X-Frame-Options {v:?} is not deny or sameorigin"
+        ));
+    }
+    if let Some(v) = &headers.x_content_type_options
+        && !v.is_empty()
+        && !v.eq_ignore_ascii_case("nosniff")
+    {
+        return Err(format!(
+            "headers: X-Content-Type-Options {v:?} is not nosniff"
+        ));
+    }
+    let all = [
+        ("content-security-policy", &headers.content_security_policy),
+        ("x-frame-options", &headers.x_frame_options),
+        ("x-content-type-options", &headers.x_content_type_options),
+        ("x-xss-protection", &headers.x_xss_protection),
+        (
+            "strict-transport-security",
+            &headers.strict_transport_security,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, value) in all {
+        let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("headers: {name}: {value:?} is not a valid header value"))?;
+        out.push((HeaderName::from_static(name), value));
+    }
+    Ok(out)
+}
+
+/// The web configuration in force, reloaded when its files change or on
+/// SIGHUP.
+#[derive(Debug)]
+pub struct Live {
+    path: Option<PathBuf>,
+    current: RwLock<Arc<Web>>,
+    stats: Arc<Stats>,
+}
+
+/// How often the files are looked at for a change (a `stat` each).
+pub const POLL: Duration = Duration::from_secs(2);
+
+impl Live {
+    /// `web`, read from `path` (to reload), counting its reloads in `stats`.
+    pub fn new(path: Option<PathBuf>, web: Web, stats: Arc<Stats>) -> Arc<Live> {
+        stats.web_config.store(path.is_some(), Ordering::Relaxed);
+        stats.last_reload_ok.store(true, Ordering::Relaxed);
+        Arc::new(Live {
+            path,
+            current: RwLock::new(Arc::new(web)),
+            stats,
+        })
+    }
+
+    /// No file: plain HTTP, no authentication.
+    pub fn plain(stats: Arc<Stats>) -> Arc<Live> {
+        Live::new(None, Web::default(), stats)
+    }
+
+    /// The configuration in force now.
+    pub fn current(&self) -> Arc<Web> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn outcome(&self, ok: bool) {
+        let n = if ok {
+            &self.stats.reloads_ok
+        } else {
+            &self.stats.reloads_failed
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+        self.stats.last_reload_ok.store(ok, Ordering::Relaxed);
+    }
+
+    /// Reads the file again; keeps the old configuration if the new one is
+    /// bad, and then takes the files as they are now for seen, so that a bad
+    /// file is not reloaded (and logged) at every poll.
+    pub fn reload(&self, why: &str) {
+        let Some(path) = &self.path else { return };
+        let tls_now = self.current().tls.is_some();
+        match Web::load(path) {
+            Ok(web) if web.tls.is_some() != tls_now => {
+                tracing::error!(why, file = %path.display(), "web config: TLS cannot be switched on or off by a reload: restart the exporter; keeping the old configuration");
+            }
+            Ok(web) => {
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(web);
+                self.outcome(true);
+                tracing::info!(why, file = %path.display(), "web config reloaded");
+                return;
+            }
+            Err(e) => tracing::error!(why, "{e}; keeping the old configuration"),
+        }
+        self.outcome(false);
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        for s in &mut Arc::make_mut(&mut current).seen {
+            *s = Seen::now(&s.path);
+        }
+    }
+
+    /// Reloads when a file changes (looked at every [`POLL`]) or on SIGHUP,
+    /// forever.
+    pub async fn watch(self: Arc<Self>) {
+        use tokio::signal::unix::{SignalKind, signal};
+        if self.path.is_none() {
+            return;
+        }
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGHUP; the web config is still reloaded when it changes");
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = hangup => self.reload("SIGHUP"),
+                _ = tick.tick() => {
+                    if self.current().changed() {
+                        self.reload("a file changed");
+                    }
+                }
+            }
+        }
+    }
+}
