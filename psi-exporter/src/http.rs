@@ -367,7 +367,11 @@ pub async fn serve(
             }
         };
         tokio::spawn(async move {
+            // In this order: an evicted connection goes before it can take
+            // a new request, and the watchdog sees what serving changed.
             let why = tokio::select! {
+                biased;
+                Ok(()) = evicted => Some(Dropped::Evicted),
                 ended = served => {
                     if let Err(e) = ended {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -375,7 +379,6 @@ pub async fn serve(
                     None
                 }
                 why = watchdog => Some(why),
-                Ok(()) = evicted => Some(Dropped::Evicted),
             };
             if let Some(why) = why {
                 tracing::debug!(%peer, reason = why.name(), "closing the connection");

@@ -18,6 +18,9 @@ use psi_testkit::process::{Process, eventually};
 
 const PASSWORD: &str = "s3cret";
 
+/// No extra curl arguments.
+const NONE: &[&str] = &[];
+
 /// A bcrypt hash of `password` (cost 4, the lowest: tests stay fast).
 fn hash(password: &str) -> String {
     bcrypt::hash(password, 4).expect("bcrypt")
@@ -59,7 +62,7 @@ fn exporter(config: &Path, extra: &[&str]) -> (Process, u16) {
 }
 
 /// curl's status code for `url` (`000` when the connection or TLS fails).
-fn curl(pki: &Pki, url: &str, args: &[&str]) -> String {
+fn curl<A: AsRef<std::ffi::OsStr>>(pki: &Pki, url: &str, args: &[A]) -> String {
     let Some(curl) = tool("curl", "curl") else {
         return String::new();
     };
@@ -120,10 +123,10 @@ fn basic_auth_over_tls_refuses_a_wrong_password_and_counts_it() {
     assert_eq!(curl(&pki, &url, &["-u", &right]), "200");
     assert_eq!(curl(&pki, &url, &["-u", "prometheus:wrong"]), "401");
     assert_eq!(curl(&pki, &url, &["-u", "nobody:wrong"]), "401");
-    assert_eq!(curl(&pki, &url, &[]), "401", "no credentials");
+    assert_eq!(curl(&pki, &url, NONE), "401", "no credentials");
     // /health is behind TLS and auth on this port too.
     let health = format!("https://127.0.0.1:{port}/health");
-    assert_eq!(curl(&pki, &health, &[]), "401");
+    assert_eq!(curl(&pki, &health, NONE), "401");
     // Plain HTTP to the TLS port: no answer.
     let plain = http::get(port, "/metrics");
     assert!(plain.is_err(), "plain HTTP is refused: {plain:?}");
@@ -175,33 +178,18 @@ fn a_client_certificate_is_required_when_asked_and_health_stays_plain() {
     );
     let url = format!("https://127.0.0.1:{port}/metrics");
     assert_eq!(
-        curl(&pki, &url, &[]),
+        curl(&pki, &url, NONE),
         "000",
         "refused without a certificate"
     );
-    let cert = pki.path("client.crt");
-    let key = pki.path("client.key");
-    let with_cert = [
-        "--cert",
-        cert.to_str().expect("utf-8"),
-        "--key",
-        key.to_str().expect("utf-8"),
-    ];
-    assert_eq!(curl(&pki, &url, &with_cert), "200");
+    assert_eq!(curl(&pki, &url, &client_cert(&pki)), "200");
     // A certificate of another CA is refused too.
     let other = tempfile::tempdir().expect("tempdir");
     let stranger = Pki::new(other.path()).expect("a second CA");
     stranger
         .client("client", "3001")
         .expect("a stranger's certificate");
-    let (scert, skey) = (stranger.path("client.crt"), stranger.path("client.key"));
-    let strange = [
-        "--cert",
-        scert.to_str().expect("utf-8"),
-        "--key",
-        skey.to_str().expect("utf-8"),
-    ];
-    assert_eq!(curl(&pki, &url, &strange), "000");
+    assert_eq!(curl(&pki, &url, &client_cert(&stranger)), "000");
     // The probe port: /health alone, plain HTTP, no certificate.
     wait_port(health_port);
     let r = http::get(health_port, "/health").expect("GET /health");
@@ -212,6 +200,17 @@ fn a_client_certificate_is_required_when_asked_and_health_stays_plain() {
         404,
         "the probe port serves nothing else"
     );
+}
+
+/// curl's arguments to present `pki`'s client certificate.
+fn client_cert(pki: &Pki) -> Vec<String> {
+    let path = |name: &str| pki.path(name).to_string_lossy().into_owned();
+    vec![
+        "--cert".into(),
+        path("client.crt"),
+        "--key".into(),
+        path("client.key"),
+    ]
 }
 
 fn wait_port(port: u16) {
