@@ -443,3 +443,53 @@ fn clients_that_never_finish_a_handshake_do_not_hold_the_cap() {
     );
     drop(silent);
 }
+
+#[test]
+fn a_half_written_file_never_turns_basic_auth_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = web_config(
+        dir.path(),
+        &format!("basic_auth_users:\n  prometheus: {}\n", hash(PASSWORD)),
+    );
+    let (_exporter, port) = exporter(&config, &[]);
+    assert_eq!(http::get(port, "/metrics").expect("GET").status, 401);
+    // Truncated mid-write: valid YAML, no users.
+    std::fs::write(&config, "").expect("truncate");
+    let refused = eventually(Duration::from_secs(20), || {
+        let r = http::get(port, "/health").ok()?;
+        (r.status == 401).then_some(())?;
+        // Counters are behind auth too: read them with the password.
+        let body = authorized_metrics(port)?;
+        (http::sample(&body, "psi_exporter_web_config_last_reload_successful") == Some(0.0))
+            .then_some(body)
+    });
+    let body = refused.expect("the empty file is refused and auth stays on");
+    assert_eq!(
+        http::sample(
+            &body,
+            "psi_exporter_web_config_reloads_total{result=\"failure\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(http::get(port, "/metrics").expect("GET").status, 401);
+}
+
+/// `/metrics` over plain HTTP with the right password, if it answers 200.
+fn authorized_metrics(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let credentials = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("prometheus:{PASSWORD}"),
+    );
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
