@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -54,8 +53,12 @@ struct Caches {
 pub struct Auth {
     keys: (std::hash::RandomState, std::hash::RandomState),
     caches: Mutex<Caches>,
-    one_at_a_time: Semaphore,
-    waiting: AtomicUsize,
+    /// The one check running, held (by its blocking thread) until bcrypt
+    /// returns, even if the request that asked is gone.
+    one_at_a_time: Arc<Semaphore>,
+    /// Places in the queue for it; a permit is given back on drop, also by a
+    /// request whose client went away while it waited.
+    queue: Semaphore,
     stats: Arc<Stats>,
 }
 
@@ -92,8 +95,8 @@ impl Auth {
                 tokens: f64::from(CHECKS_PER_SECOND),
                 refilled: Instant::now(),
             }),
-            one_at_a_time: Semaphore::new(1),
-            waiting: AtomicUsize::new(0),
+            one_at_a_time: Arc::new(Semaphore::new(1)),
+            queue: Semaphore::new(MAX_WAITING),
             stats,
         }
     }
@@ -158,13 +161,12 @@ impl Auth {
         }
         // One check at a time; a few wait their turn, the rest are refused
         // at once rather than holding their connections.
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let Ok(place) = self.queue.try_acquire() else {
             return self.refuse(Denied::Busy);
-        }
-        let permit = self.one_at_a_time.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        let Ok(_permit) = permit else {
+        };
+        let permit = self.one_at_a_time.clone().acquire_owned().await;
+        drop(place);
+        let Ok(permit) = permit else {
             return self.refuse(Denied::Busy);
         };
         // The same credentials may have been checked while this one waited
@@ -177,6 +179,7 @@ impl Auth {
         }
         let known = hash.is_some();
         let checked = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
             bcrypt::verify(password, &hash).unwrap_or(false)
         })
@@ -205,6 +208,7 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future as _;
 
     fn header(user: &str, password: &str) -> HeaderValue {
         let encoded =
@@ -267,6 +271,30 @@ mod tests {
             auth.check(&BTreeMap::new(), None).await,
             Verdict::Allowed,
             "no users: no authentication"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn requests_dropped_while_waiting_give_their_place_back() {
+        let auth = Auth::new(Arc::new(Stats::default()));
+        let users = users();
+        // The check is taken; every waiter is then dropped (its client gone).
+        let held = auth.one_at_a_time.clone().acquire_owned().await;
+        for i in 0..MAX_WAITING * 2 {
+            let h = header("prometheus", &format!("guess{i}"));
+            let waiting = auth.check(&users, Some(&h));
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            let mut waiting = std::pin::pin!(waiting);
+            let _ = waiting.as_mut().poll(&mut cx);
+        }
+        drop(held);
+        auth.lock().tokens = 4.0;
+        let ok = header("prometheus", "s3cret");
+        assert_eq!(
+            auth.check(&users, Some(&ok)).await,
+            Verdict::Allowed,
+            "the queue is empty again"
         );
     }
 

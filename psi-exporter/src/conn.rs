@@ -81,6 +81,9 @@ pub struct State {
     /// A response was handed to hyper: the next flush of everything it
     /// buffered ends [`Phase::Busy`].
     responded: AtomicU8,
+    /// Bytes came while busy (the start of a pipelined request): the flush
+    /// ends in [`Phase::Reading`], not idle.
+    read_while_busy: AtomicU8,
     clock: Clock,
 }
 
@@ -91,6 +94,7 @@ impl State {
             phase: AtomicU8::new(Phase::Reading as u8),
             since: AtomicU64::new(clock.now()),
             responded: AtomicU8::new(0),
+            read_while_busy: AtomicU8::new(0),
             clock,
         }
     }
@@ -112,6 +116,7 @@ impl State {
     /// response is written.
     pub fn begin_request(&self) {
         self.responded.store(0, Ordering::Relaxed);
+        self.read_while_busy.store(0, Ordering::Relaxed);
         self.set(Phase::Busy);
     }
 
@@ -121,14 +126,24 @@ impl State {
     }
 
     fn on_read(&self, n: usize) {
-        if n > 0 && self.get().0 == Phase::Idle {
-            self.set(Phase::Reading);
+        if n == 0 {
+            return;
+        }
+        match self.get().0 {
+            Phase::Idle => self.set(Phase::Reading),
+            Phase::Busy => self.read_while_busy.store(1, Ordering::Relaxed),
+            Phase::Reading => {}
         }
     }
 
     fn on_flushed(&self) {
         if self.responded.swap(0, Ordering::Relaxed) == 1 {
-            self.set(Phase::Idle);
+            let pipelined = self.read_while_busy.swap(0, Ordering::Relaxed) == 1;
+            self.set(if pipelined {
+                Phase::Reading
+            } else {
+                Phase::Idle
+            });
         }
     }
 }
@@ -157,7 +172,7 @@ impl Clock {
     }
 
     fn at(&self, ms: u64) -> Instant {
-        self.0 + Duration::from_millis(ms)
+        later(self.0, Duration::from_millis(ms))
     }
 }
 
@@ -223,9 +238,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
+/// `at + d`, or a year after `at` where that would overflow (a timeout of
+/// `u64::MAX` seconds is a timeout that never comes, not a panic).
+fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(at)
+}
+
 /// Resolves when the connection's current phase has lasted longer than its
-/// timeout, with the reason. It is polled whenever the connection's task
-/// wakes, so it sees every change of phase.
+/// timeout, with the reason. The connection's task polls it after the
+/// connection itself (a `biased` select), at every wake-up, so it sees every
+/// change of phase the connection made.
 #[derive(Debug)]
 pub struct Watchdog {
     state: Arc<State>,
@@ -237,7 +261,7 @@ pub struct Watchdog {
 impl Watchdog {
     /// A watchdog over `state`.
     pub fn new(state: Arc<State>, timeouts: Timeouts) -> Watchdog {
-        let deadline = Instant::now() + timeouts.header;
+        let deadline = later(Instant::now(), timeouts.header);
         Watchdog {
             state,
             timeouts,
@@ -253,7 +277,7 @@ impl Future for Watchdog {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Dropped> {
         loop {
             let (phase, since) = self.state.get();
-            let deadline = self.state.clock.at(since) + self.timeouts.of(phase);
+            let deadline = later(self.state.clock.at(since), self.timeouts.of(phase));
             if deadline <= Instant::now() {
                 return Poll::Ready(timeout(phase));
             }
@@ -352,7 +376,7 @@ impl Registry {
 
     /// Makes room for one more connection under `cap`: evicts the idle
     /// connection idle the longest, else the one reading its headers the
-    /// longest. `false` when every connection is busy (the new one is
+    /// longest. [`Room::Full`] when every connection is busy (the new one is
     /// then refused, and counted).
     pub fn make_room(&self, cap: usize) -> Room {
         let mut inner = self.lock();
@@ -509,5 +533,31 @@ mod tests {
         assert_eq!(state.get().0, Phase::Idle);
         state.on_read(0);
         assert_eq!(state.get().0, Phase::Idle, "EOF is not a request");
+        // The start of the next request arrives while answering this one.
+        state.begin_request();
+        state.on_read(10);
+        state.end_request();
+        state.on_flushed();
+        assert_eq!(state.get().0, Phase::Reading, "its headers are timed");
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_timeout_too_large_to_add_never_fires_and_never_panics() {
+        let reg = registry();
+        let (place, _evicted) = reg.enter();
+        let forever = Duration::from_secs(u64::MAX);
+        let timeouts = Timeouts {
+            header: forever,
+            write: forever,
+            idle: forever,
+        };
+        let mut dog = Box::pin(Watchdog::new(place.state.clone(), timeouts));
+        tokio::time::advance(Duration::from_secs(86_400)).await;
+        let waker = std::task::Waker::noop();
+        assert!(
+            dog.as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
     }
 }

@@ -148,6 +148,9 @@ pub fn respond(app: &Shared, method: &Method, path: &str, gzip_ok: bool) -> Resp
     r
 }
 
+/// Connections open at once on `--health-listen`, apart from the main cap.
+const HEALTH_CONNECTIONS: usize = 16;
+
 /// Which listener a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Port {
@@ -288,7 +291,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let stats = lock(&app).connections();
-    let registry = Registry::new(stats.clone());
+    // The probe port has its own few places: clients of the main port, however
+    // many and however slow, cannot keep the kubelet's probes out.
+    let registries = [
+        (Registry::new(stats.clone()), limits.max_connections),
+        (Registry::new(stats.clone()), HEALTH_CONNECTIONS),
+    ];
     let ctx = Arc::new(Ctx {
         app,
         web: web.clone(),
@@ -319,7 +327,8 @@ pub async fn serve(
                 continue;
             }
         };
-        match registry.make_room(limits.max_connections) {
+        let (registry, cap) = &registries[usize::from(port == Port::Health)];
+        match registry.make_room(*cap) {
             Room::Free => {}
             // The evicted connection's task closes its socket before this
             // one is served, so the cap holds.
@@ -328,7 +337,7 @@ pub async fn serve(
                 let refused = registry.refused();
                 // Once, then every thousandth: a flood must not flood the log.
                 if refused % 1000 == 1 {
-                    tracing::warn!(%peer, max = limits.max_connections, refused, "every connection is answering a request; closing new ones");
+                    tracing::warn!(%peer, max = cap, refused, "every connection is answering a request; closing new ones");
                 }
                 drop(stream);
                 continue;
@@ -367,7 +376,11 @@ pub async fn serve(
             }
         };
         tokio::spawn(async move {
+            // In this order: an evicted connection goes before it can take
+            // a new request, and the watchdog sees what serving changed.
             let why = tokio::select! {
+                biased;
+                Ok(()) = evicted => Some(Dropped::Evicted),
                 ended = served => {
                     if let Err(e) = ended {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -375,7 +388,6 @@ pub async fn serve(
                     None
                 }
                 why = watchdog => Some(why),
-                Ok(()) = evicted => Some(Dropped::Evicted),
             };
             if let Some(why) = why {
                 tracing::debug!(%peer, reason = why.name(), "closing the connection");

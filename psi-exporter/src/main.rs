@@ -294,10 +294,9 @@ fn raise_nofile() -> (u64, u64) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
     // Checked first: a bad file stops the exporter before anything starts.
-    let web = match &cli.web_config_file {
-        Some(path) => Some((path.clone(), web::Web::load(path)?)),
-        None => None,
-    };
+    if let Some(path) = &cli.web_config_file {
+        web::Web::load(path)?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -322,10 +321,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let triggers =
         Triggers::start(cli.triggers.clone()).context("failed to start the trigger thread")?;
     let app = App::new(source, families(&cli), triggers);
-    let web = match web {
-        Some((path, web)) => {
+    let web = match &cli.web_config_file {
+        Some(path) => {
+            let live = web::Live::load(path, app.connections())?;
+            let web = live.current();
             tracing::info!(file = %path.display(), tls = web.tls.is_some(), basic_auth = !web.users.is_empty(), "web config loaded");
-            web::Live::new(Some(path), web, app.connections())
+            live
         }
         None => web::Live::plain(app.connections()),
     };

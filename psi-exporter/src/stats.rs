@@ -78,8 +78,11 @@ pub struct Stats {
     denied: [AtomicU64; Denied::ALL.len()],
     /// Whether a web configuration file is in use (its families are shown).
     pub(crate) web_config: AtomicBool,
+    /// Reloads of the web configuration file that took.
     pub(crate) reloads_ok: AtomicU64,
+    /// Reloads refused (a bad file, or one that would lower protection).
     pub(crate) reloads_failed: AtomicU64,
+    /// Whether the last load of the web configuration file took.
     pub(crate) last_reload_ok: AtomicBool,
 }
 

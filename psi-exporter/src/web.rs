@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use hyper::header::{HeaderName, HeaderValue};
@@ -123,17 +123,23 @@ pub struct Web {
     pub users: BTreeMap<String, String>,
     /// Headers added to every response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    seen: Vec<Seen>,
+    client_auth: ClientAuth,
 }
 
 impl Web {
     /// Reads and checks the file at `path`, and every file it names.
     pub fn load(path: &Path) -> Result<Web, ConfigError> {
+        Web::load_noting(path, &mut Vec::new())
+    }
+
+    /// [`Web::load`], noting in `seen` each file as it was just before it
+    /// was read, whether the load succeeds or not.
+    fn load_noting(path: &Path, seen: &mut Vec<Seen>) -> Result<Web, ConfigError> {
         let fail = |message: String| ConfigError {
             path: path.to_owned(),
             message,
         };
-        let mut seen = vec![Seen::now(path)];
+        seen.push(Seen::now(path));
         let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         let file: FileConfig = if text.trim().is_empty() {
             FileConfig::default()
@@ -148,7 +154,7 @@ impl Web {
         }
         let tls = match &file.tls_server_config {
             Some(tls) => Some(Arc::new(
-                server_config(tls, dir, &mut seen)
+                server_config(tls, dir, seen)
                     .map_err(|m| fail(format!("tls_server_config: {m}")))?,
             )),
             None => None,
@@ -166,17 +172,33 @@ impl Web {
             }
             None => Vec::new(),
         };
+        let client_auth = match &file.tls_server_config {
+            // Checked by server_config already.
+            Some(tls) => client_auth(tls.client_auth_type.as_deref()).unwrap_or_default(),
+            None => ClientAuth::None,
+        };
         Ok(Web {
             tls,
             users: file.basic_auth_users,
             headers,
-            seen,
+            client_auth,
         })
     }
 
-    /// Whether a file this configuration was built from has changed since.
-    pub fn changed(&self) -> bool {
-        self.seen.iter().any(|s| Seen::now(&s.path) != *s)
+    /// How `new` would lower protection from `self`, if it would: a reload
+    /// never does that (restart for it), so that a half-written file cannot
+    /// turn authentication off.
+    fn lowered_by(&self, new: &Web) -> Option<&'static str> {
+        if self.tls.is_some() != new.tls.is_some() {
+            return Some("TLS cannot be switched on or off by a reload");
+        }
+        if !self.users.is_empty() && new.users.is_empty() {
+            return Some("basic auth cannot be turned off by a reload");
+        }
+        if new.client_auth < self.client_auth {
+            return Some("client certificates cannot be verified less by a reload");
+        }
+        None
     }
 }
 
@@ -206,9 +228,10 @@ fn pem(
     }
 }
 
-/// How clients must prove who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How clients must prove who they are, weakest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 enum ClientAuth {
+    #[default]
     None,
     VerifyIfGiven,
     Require,
@@ -441,6 +464,9 @@ fn http_config(h: &HttpConfig) -> Result<Vec<(HeaderName, HeaderValue)>, String>
 pub struct Live {
     path: Option<PathBuf>,
     current: RwLock<Arc<Web>>,
+    /// The files of the last load, good or bad, as they were just before
+    /// it read them: a change from these means a reload.
+    attempted: Mutex<Vec<Seen>>,
     stats: Arc<Stats>,
 }
 
@@ -448,20 +474,47 @@ pub struct Live {
 pub const POLL: Duration = Duration::from_secs(2);
 
 impl Live {
-    /// `web`, read from `path` (to reload), counting its reloads in `stats`.
-    pub fn new(path: Option<PathBuf>, web: Web, stats: Arc<Stats>) -> Arc<Live> {
-        stats.web_config.store(path.is_some(), Ordering::Relaxed);
+    /// The configuration in the file at `path`, counting its reloads in
+    /// `stats`.
+    pub fn load(path: &Path, stats: Arc<Stats>) -> Result<Arc<Live>, ConfigError> {
+        let mut seen = Vec::new();
+        let web = Web::load_noting(path, &mut seen)?;
+        stats.web_config.store(true, Ordering::Relaxed);
         stats.last_reload_ok.store(true, Ordering::Relaxed);
-        Arc::new(Live {
-            path,
+        Ok(Arc::new(Live {
+            path: Some(path.to_owned()),
             current: RwLock::new(Arc::new(web)),
+            attempted: Mutex::new(seen),
             stats,
-        })
+        }))
     }
 
     /// No file: plain HTTP, no authentication.
     pub fn plain(stats: Arc<Stats>) -> Arc<Live> {
-        Live::new(None, Web::default(), stats)
+        Arc::new(Live {
+            path: None,
+            current: RwLock::new(Arc::new(Web::default())),
+            attempted: Mutex::new(Vec::new()),
+            stats,
+        })
+    }
+
+    /// The files of the last load as they are now.
+    fn restamp(&self) -> Vec<Seen> {
+        let attempted = self
+            .attempted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        attempted.iter().map(|s| Seen::now(&s.path)).collect()
+    }
+
+    /// Whether a file of the last load has changed since it was read.
+    fn changed(&self, now: &[Seen]) -> bool {
+        *self
+            .attempted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            != now
     }
 
     /// The configuration in force now.
@@ -472,7 +525,35 @@ impl Live {
             .clone()
     }
 
-    fn outcome(&self, ok: bool) {
+    /// Reads the file again; keeps the old configuration if the new one is
+    /// bad or would lower protection ([`Web::lowered_by`]). Either way the
+    /// files as they were read become the ones to watch, so that a bad file
+    /// is tried (and logged) once, not at every poll.
+    pub fn reload(&self, why: &str) {
+        let Some(path) = &self.path else { return };
+        let mut seen = Vec::new();
+        let loaded = Web::load_noting(path, &mut seen);
+        *self
+            .attempted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = seen;
+        let ok = match loaded {
+            Ok(web) => match self.current().lowered_by(&web) {
+                Some(refusal) => {
+                    tracing::error!(why, file = %path.display(), "web config: {refusal}: restart the exporter to do it; keeping the old configuration");
+                    false
+                }
+                None => {
+                    *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(web);
+                    tracing::info!(why, file = %path.display(), "web config reloaded");
+                    true
+                }
+            },
+            Err(e) => {
+                tracing::error!(why, "{e}; keeping the old configuration");
+                false
+            }
+        };
         let n = if ok {
             &self.stats.reloads_ok
         } else {
@@ -482,33 +563,9 @@ impl Live {
         self.stats.last_reload_ok.store(ok, Ordering::Relaxed);
     }
 
-    /// Reads the file again; keeps the old configuration if the new one is
-    /// bad, and then takes the files as they are now for seen, so that a bad
-    /// file is not reloaded (and logged) at every poll.
-    pub fn reload(&self, why: &str) {
-        let Some(path) = &self.path else { return };
-        let tls_now = self.current().tls.is_some();
-        match Web::load(path) {
-            Ok(web) if web.tls.is_some() != tls_now => {
-                tracing::error!(why, file = %path.display(), "web config: TLS cannot be switched on or off by a reload: restart the exporter; keeping the old configuration");
-            }
-            Ok(web) => {
-                *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(web);
-                self.outcome(true);
-                tracing::info!(why, file = %path.display(), "web config reloaded");
-                return;
-            }
-            Err(e) => tracing::error!(why, "{e}; keeping the old configuration"),
-        }
-        self.outcome(false);
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        for s in &mut Arc::make_mut(&mut current).seen {
-            *s = Seen::now(&s.path);
-        }
-    }
-
-    /// Reloads when a file changes (looked at every [`POLL`]) or on SIGHUP,
-    /// forever.
+    /// Reloads on SIGHUP, and when the files have changed and then stayed
+    /// the same for one [`POLL`] (a file being written is not read half
+    /// done), forever.
     pub async fn watch(self: Arc<Self>) {
         use tokio::signal::unix::{SignalKind, signal};
         if self.path.is_none() {
@@ -521,6 +578,7 @@ impl Live {
                 None
             }
         };
+        let mut pending: Option<Vec<Seen>> = None;
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -533,8 +591,14 @@ impl Live {
             tokio::select! {
                 _ = hangup => self.reload("SIGHUP"),
                 _ = tick.tick() => {
-                    if self.current().changed() {
+                    let now = self.restamp();
+                    if !self.changed(&now) {
+                        pending = None;
+                    } else if pending.as_ref() == Some(&now) {
                         self.reload("a file changed");
+                        pending = None;
+                    } else {
+                        pending = Some(now);
                     }
                 }
             }

@@ -376,6 +376,27 @@ fn a_kept_alive_connection_outlives_the_header_timeout_and_ends_at_the_idle_time
 }
 
 #[test]
+fn after_an_idle_wait_a_partial_request_gets_the_header_timeout_not_the_idle_one() {
+    let _one = one_at_a_time();
+    let (_exporter, port) = system_exporter(&["--header-timeout", "2s", "--idle-timeout", "60s"]);
+    // Several at once: the connection's task polls its parts in one order
+    // every time, and each of them must see the change to reading.
+    let mut conns: Vec<TcpStream> = (0..8)
+        .map(|_| idle_connection(port).expect("a first answer"))
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    for c in &mut conns {
+        c.write_all(b"G").expect("one byte of a next request");
+    }
+    // Cut at the header timeout (2 s); the idle one (60 s) is out of reach.
+    let all_closed = eventually(Duration::from_secs(30), || {
+        conns.iter_mut().all(closed).then_some(())
+    });
+    assert!(all_closed.is_some(), "every half-sent request is cut off");
+    assert!(dropped(port, "header_timeout") >= 8.0);
+}
+
+#[test]
 fn a_client_that_never_reads_is_cut_off_at_the_write_timeout() {
     let _one = one_at_a_time();
     let (_exporter, port) = system_exporter(&["--write-timeout", "2s"]);

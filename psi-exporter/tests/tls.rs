@@ -18,6 +18,9 @@ use psi_testkit::process::{Process, eventually};
 
 const PASSWORD: &str = "s3cret";
 
+/// No extra curl arguments.
+const NONE: &[&str] = &[];
+
 /// A bcrypt hash of `password` (cost 4, the lowest: tests stay fast).
 fn hash(password: &str) -> String {
     bcrypt::hash(password, 4).expect("bcrypt")
@@ -59,7 +62,7 @@ fn exporter(config: &Path, extra: &[&str]) -> (Process, u16) {
 }
 
 /// curl's status code for `url` (`000` when the connection or TLS fails).
-fn curl(pki: &Pki, url: &str, args: &[&str]) -> String {
+fn curl<A: AsRef<std::ffi::OsStr>>(pki: &Pki, url: &str, args: &[A]) -> String {
     let Some(curl) = tool("curl", "curl") else {
         return String::new();
     };
@@ -120,10 +123,10 @@ fn basic_auth_over_tls_refuses_a_wrong_password_and_counts_it() {
     assert_eq!(curl(&pki, &url, &["-u", &right]), "200");
     assert_eq!(curl(&pki, &url, &["-u", "prometheus:wrong"]), "401");
     assert_eq!(curl(&pki, &url, &["-u", "nobody:wrong"]), "401");
-    assert_eq!(curl(&pki, &url, &[]), "401", "no credentials");
+    assert_eq!(curl(&pki, &url, NONE), "401", "no credentials");
     // /health is behind TLS and auth on this port too.
     let health = format!("https://127.0.0.1:{port}/health");
-    assert_eq!(curl(&pki, &health, &[]), "401");
+    assert_eq!(curl(&pki, &health, NONE), "401");
     // Plain HTTP to the TLS port: no answer.
     let plain = http::get(port, "/metrics");
     assert!(plain.is_err(), "plain HTTP is refused: {plain:?}");
@@ -175,33 +178,18 @@ fn a_client_certificate_is_required_when_asked_and_health_stays_plain() {
     );
     let url = format!("https://127.0.0.1:{port}/metrics");
     assert_eq!(
-        curl(&pki, &url, &[]),
+        curl(&pki, &url, NONE),
         "000",
         "refused without a certificate"
     );
-    let cert = pki.path("client.crt");
-    let key = pki.path("client.key");
-    let with_cert = [
-        "--cert",
-        cert.to_str().expect("utf-8"),
-        "--key",
-        key.to_str().expect("utf-8"),
-    ];
-    assert_eq!(curl(&pki, &url, &with_cert), "200");
+    assert_eq!(curl(&pki, &url, &client_cert(&pki)), "200");
     // A certificate of another CA is refused too.
     let other = tempfile::tempdir().expect("tempdir");
     let stranger = Pki::new(other.path()).expect("a second CA");
     stranger
         .client("client", "3001")
         .expect("a stranger's certificate");
-    let (scert, skey) = (stranger.path("client.crt"), stranger.path("client.key"));
-    let strange = [
-        "--cert",
-        scert.to_str().expect("utf-8"),
-        "--key",
-        skey.to_str().expect("utf-8"),
-    ];
-    assert_eq!(curl(&pki, &url, &strange), "000");
+    assert_eq!(curl(&pki, &url, &client_cert(&stranger)), "000");
     // The probe port: /health alone, plain HTTP, no certificate.
     wait_port(health_port);
     let r = http::get(health_port, "/health").expect("GET /health");
@@ -212,6 +200,17 @@ fn a_client_certificate_is_required_when_asked_and_health_stays_plain() {
         404,
         "the probe port serves nothing else"
     );
+}
+
+/// curl's arguments to present `pki`'s client certificate.
+fn client_cert(pki: &Pki) -> Vec<String> {
+    let path = |name: &str| pki.path(name).to_string_lossy().into_owned();
+    vec![
+        "--cert".into(),
+        path("client.crt"),
+        "--key".into(),
+        path("client.key"),
+    ]
 }
 
 fn wait_port(port: u16) {
@@ -443,4 +442,54 @@ fn clients_that_never_finish_a_handshake_do_not_hold_the_cap() {
         .is_some_and(|n| n >= 1.0)
     );
     drop(silent);
+}
+
+#[test]
+fn a_half_written_file_never_turns_basic_auth_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = web_config(
+        dir.path(),
+        &format!("basic_auth_users:\n  prometheus: {}\n", hash(PASSWORD)),
+    );
+    let (_exporter, port) = exporter(&config, &[]);
+    assert_eq!(http::get(port, "/metrics").expect("GET").status, 401);
+    // Truncated mid-write: valid YAML, no users.
+    std::fs::write(&config, "").expect("truncate");
+    let refused = eventually(Duration::from_secs(20), || {
+        let r = http::get(port, "/health").ok()?;
+        (r.status == 401).then_some(())?;
+        // Counters are behind auth too: read them with the password.
+        let body = authorized_metrics(port)?;
+        (http::sample(&body, "psi_exporter_web_config_last_reload_successful") == Some(0.0))
+            .then_some(body)
+    });
+    let body = refused.expect("the empty file is refused and auth stays on");
+    assert_eq!(
+        http::sample(
+            &body,
+            "psi_exporter_web_config_reloads_total{result=\"failure\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(http::get(port, "/metrics").expect("GET").status, 401);
+}
+
+/// `/metrics` over plain HTTP with the right password, if it answers 200.
+fn authorized_metrics(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let credentials = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("prometheus:{PASSWORD}"),
+    );
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }

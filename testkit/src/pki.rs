@@ -8,6 +8,15 @@ use std::process::{Command, Stdio};
 
 use crate::ci::tool;
 
+/// `openssl req` arguments for a new P-256 key, unencrypted.
+const NEW_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
 /// A test CA in a directory, and what it signed.
 #[derive(Debug)]
 pub struct Pki {
@@ -35,23 +44,23 @@ impl Pki {
             openssl,
             dir: dir.to_owned(),
         };
-        pki.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=psi test CA",
-        ])
+        pki.openssl(
+            &[
+                &["req", "-x509"][..],
+                &NEW_KEY,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=psi test CA",
+                ],
+            ]
+            .concat(),
+        )
         .expect("make the test CA");
         Some(pki)
     }
@@ -78,20 +87,14 @@ impl Pki {
             format!("{name}.ext"),
         );
         std::fs::write(self.path(&extfile), ext)?;
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            subject,
-        ])?;
+        self.openssl(
+            &[
+                &["req"][..],
+                &NEW_KEY,
+                &["-keyout", &key, "-out", &csr, "-subj", subject],
+            ]
+            .concat(),
+        )?;
         self.openssl(&[
             "x509",
             "-req",
