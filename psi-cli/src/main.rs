@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         // `psi watch | head` closing the pipe is not an error.
         Err(e) if is_broken_pipe(&e) => Exit::Success.into(),
         Err(e) => {
-            eprintln!("psi: {e:#}");
+            crate::ui::say!("psi: {e:#}");
             Exit::Error.into()
         }
     }

@@ -366,3 +366,24 @@ fn two_copies_of_proc_pressure_are_two_labelled_targets() {
     assert_eq!(lines.len(), all, "no duplicate series:\n{body}");
     promtool_check(&body);
 }
+
+#[test]
+fn a_full_stdout_and_stderr_are_an_error_exit_not_a_panic() {
+    // /dev/full takes nothing: the table cannot be written, nor the error.
+    let dir = saved_cgroup();
+    for target in [path(dir.path()), "/nonexistent/psi-test"] {
+        let full = || {
+            std::fs::File::options()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full")
+        };
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_psi"))
+            .args(["read", target])
+            .stdout(full())
+            .stderr(full())
+            .status()
+            .expect("run psi");
+        assert_eq!(status.code(), Some(2), "{target}: {status}");
+    }
+}

@@ -49,7 +49,7 @@ pub fn run(args: &CheckArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
         }
     }
     for e in &errors {
-        eprintln!("psi: {e}");
+        crate::ui::say!("psi: {e}");
     }
     Ok(if failed {
         Exit::Error

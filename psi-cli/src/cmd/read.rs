@@ -48,7 +48,7 @@ pub fn run(args: &ReadArgs, env: &Env, color: bool) -> anyhow::Result<Exit> {
     let mut failed = false;
     for (resource, e) in readings.iter().flat_map(Reading::errors) {
         if e.reason() != Reason::Unsupported {
-            eprintln!("psi: cannot read {resource} ({}): {}", e.reason(), Chain(e));
+            crate::ui::say!("psi: cannot read {resource} ({}): {}", e.reason(), Chain(e));
             failed = true;
         }
     }

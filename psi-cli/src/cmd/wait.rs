@@ -26,7 +26,7 @@ pub fn run(args: &WaitArgs, env: &Env) -> anyhow::Result<Exit> {
     }
     if std::io::stderr().is_terminal() {
         let list: Vec<String> = args.trigger.iter().map(Trigger::to_string).collect();
-        eprintln!(
+        crate::ui::say!(
             "psi: waiting for {} on {}",
             list.join(" or "),
             view::title(target)
@@ -59,7 +59,7 @@ pub fn run(args: &WaitArgs, env: &Env) -> anyhow::Result<Exit> {
         }
     }
     if let Some(t) = args.timeout {
-        eprintln!("psi: timed out after {} without a trigger firing", Human(t));
+        crate::ui::say!("psi: timed out after {} without a trigger firing", Human(t));
     }
     Ok(Exit::Timeout)
 }
