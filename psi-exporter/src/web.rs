@@ -605,3 +605,64 @@ impl Live {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web(users: &[&str], client_auth: ClientAuth) -> Web {
+        Web {
+            users: users
+                .iter()
+                .map(|u| ((*u).to_owned(), String::new()))
+                .collect(),
+            client_auth,
+            ..Web::default()
+        }
+    }
+
+    #[test]
+    fn a_reload_may_raise_protection_never_lower_it() {
+        let open = web(&[], ClientAuth::None);
+        let auth = web(&["prometheus"], ClientAuth::None);
+        let mtls = web(&["prometheus"], ClientAuth::Require);
+        assert_eq!(open.lowered_by(&auth), None, "turning auth on");
+        assert_eq!(auth.lowered_by(&mtls), None, "requiring certificates");
+        assert_eq!(auth.lowered_by(&web(&["other"], ClientAuth::None)), None);
+        assert!(auth.lowered_by(&open).is_some(), "emptying the users");
+        assert!(
+            mtls.lowered_by(&auth).is_some(),
+            "certificates no longer required"
+        );
+        assert!(
+            mtls.lowered_by(&web(&["prometheus"], ClientAuth::VerifyIfGiven))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn headers_are_checked_as_exporter_toolkit_checks_them() {
+        let config = |yaml: &str| -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+            let http: HttpConfig = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+            http_config(&http)
+        };
+        let ok = config("headers:\n  X-Frame-Options: DENY\n  X-Content-Type-Options: nosniff\n  Content-Security-Policy: \"\"\n")
+            .expect("valid headers");
+        let names: Vec<_> = ok.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["x-frame-options", "x-content-type-options"],
+            "a blank one is unset"
+        );
+        for bad in [
+            "headers:\n  X-Frame-Options: allow-from x\n",
+            "headers:\n  X-Content-Type-Options: sniff\n",
+            "headers:\n  Strict-Transport-Security: \"a\\nb\"\n",
+            "headers:\n  Server: psi\n",
+            "http2: true\n",
+        ] {
+            assert!(config(bad).is_err(), "{bad}");
+        }
+        assert!(config("http2: false\n").is_ok());
+    }
+}
