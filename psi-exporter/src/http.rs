@@ -149,7 +149,7 @@ pub fn respond(app: &Shared, method: &Method, path: &str, gzip_ok: bool) -> Resp
 }
 
 /// Connections open at once on `--health-listen`, apart from the main cap.
-const HEALTH_CONNECTIONS: usize = 16;
+pub const HEALTH_CONNECTIONS: usize = 16;
 
 /// Which listener a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

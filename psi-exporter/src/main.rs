@@ -313,7 +313,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ModeChoice::Node => raise_nofile(),
     };
     tracing::debug!(soft, hard, "limits on open files");
-    let connections = connections(cli.max_connections.max(1), soft);
+    // The probe port's own places come out of the same descriptors.
+    let probe_places = if cli.health_listen.is_some() {
+        http::HEALTH_CONNECTIONS as u64
+    } else {
+        0
+    };
+    let connections = connections(
+        cli.max_connections.max(1),
+        soft.saturating_sub(probe_places),
+    );
     let source = match cli.mode {
         ModeChoice::Sidecar => sidecar(&cli)?,
         ModeChoice::Node => node(&cli, soft, connections)?,
