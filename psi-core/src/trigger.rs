@@ -152,6 +152,20 @@ pub enum TriggerError {
     Poll(#[source] io::Error),
 }
 
+impl TriggerError {
+    /// Whether the error says the cgroup went away while the trigger was
+    /// being registered: the kernel ends a removed cgroup's pressure files
+    /// with `ENODEV`, or the file is missing with its directory.
+    pub fn cgroup_gone(&self) -> bool {
+        let TriggerError::Io { path, source, .. } = self else {
+            return false;
+        };
+        source.raw_os_error() == Some(Errno::NODEV.raw_os_error())
+            || (source.kind() == io::ErrorKind::NotFound
+                && path.parent().is_some_and(|dir| !dir.exists()))
+    }
+}
+
 impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -528,6 +542,33 @@ mod tests {
         assert!(monitor.remove(1));
         assert_eq!(monitor.add(&file, t).expect("after a removal"), 3);
         assert_eq!(monitor.get(2).map(|(t, _)| *t), Some(t));
+    }
+
+    #[test]
+    fn a_removed_cgroup_is_told_apart_from_other_failures() {
+        let t: Trigger = "cpu some 500ms 2s".parse().expect("valid");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let io = |path: PathBuf, source: io::Error| TriggerError::Io {
+            trigger: t,
+            path,
+            source,
+        };
+        let here = dir.path().join("cpu.pressure");
+        let removed = dir.path().join("gone/cpu.pressure");
+        assert!(
+            io(
+                here.clone(),
+                io::Error::from_raw_os_error(Errno::NODEV.raw_os_error())
+            )
+            .cgroup_gone()
+        );
+        assert!(io(removed, io::ErrorKind::NotFound.into()).cgroup_gone());
+        assert!(
+            !io(here.clone(), io::ErrorKind::NotFound.into()).cgroup_gone(),
+            "the directory is there: the kernel lacks the file"
+        );
+        assert!(!io(here, io::ErrorKind::PermissionDenied.into()).cgroup_gone());
+        assert!(!TriggerError::Poll(io::ErrorKind::Other.into()).cgroup_gone());
     }
 
     #[test]

@@ -65,8 +65,17 @@ pub fn run(args: &WaitArgs, env: &Env) -> anyhow::Result<Exit> {
 }
 
 /// The trigger error, with a working trigger suggested where the kernel
-/// refused the window.
+/// refused the window, and said plainly where the cgroup went away.
 fn explain(e: &TriggerError) -> anyhow::Error {
+    if let TriggerError::Io { path, trigger, .. } = e
+        && e.cgroup_gone()
+    {
+        let dir = path.parent().unwrap_or(path);
+        return anyhow::anyhow!(
+            "the cgroup is gone: {} was removed while trigger {trigger} was being registered",
+            dir.display()
+        );
+    }
     let text = Chain(e).to_string();
     if let TriggerError::Refused {
         trigger,
