@@ -488,8 +488,13 @@ fn a_pid_gone_between_listing_and_reading_is_skipped() {
 
 /// The exporter run with `args` where no cgroup v2 file system is mounted.
 fn without_cgroup2(args: &[&str]) -> Command {
+    let mountinfo = std::fs::read("/proc/self/mountinfo").expect("mountinfo");
+    let points: Vec<_> = psi_core::cgroup::parse_mountinfo(&mountinfo)
+        .into_iter()
+        .map(|m| m.point)
+        .collect();
     let mut command = ns::private_mounts(
-        &ns::without_cgroup2(),
+        &ns::without_cgroup2(&points),
         Path::new(env!("CARGO_BIN_EXE_psi-exporter")),
     );
     command.args(args).stdout(Stdio::null());

@@ -22,24 +22,11 @@ pub fn private_mounts(setup: &[String], program: &Path) -> Command {
     command
 }
 
-/// The mount points of every cgroup v2 file system this process sees, from
-/// `/proc/self/mountinfo` (the hybrid host's `/sys/fs/cgroup/unified`, a
-/// unified host's `/sys/fs/cgroup`, any bind mount of either).
-pub fn cgroup2_mounts() -> Vec<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            (after.split(' ').next() == Some("cgroup2"))
-                .then(|| before.split(' ').nth(4).map(unescape))?
-        })
-        .collect()
-}
-
-/// The shell commands that unmount every cgroup v2 file system (deepest
-/// first), then check that `mountinfo` lists none: for [`private_mounts`].
-pub fn without_cgroup2() -> Vec<String> {
-    let mut points = cgroup2_mounts();
+/// The shell commands that unmount `points`, the cgroup v2 mounts this
+/// process sees (from `psi_core::cgroup::parse_mountinfo`), deepest first,
+/// then check that `mountinfo` lists none: for [`private_mounts`].
+pub fn without_cgroup2(points: &[PathBuf]) -> Vec<String> {
+    let mut points = points.to_vec();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     let mut setup: Vec<String> = points
         .iter()
@@ -54,35 +41,12 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Undoes mountinfo's `\ooo` escapes (space, tab, newline, backslash).
-fn unescape(field: &str) -> PathBuf {
-    let mut out = String::new();
-    let mut rest = field;
-    while let Some(i) = rest.find('\\') {
-        out.push_str(&rest[..i]);
-        let code = rest.get(i + 1..i + 4);
-        match code.and_then(|c| u8::from_str_radix(c, 8).ok()) {
-            Some(b) => {
-                out.push(char::from(b));
-                rest = &rest[i + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[i + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    PathBuf::from(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn escapes_are_undone_and_quotes_survive() {
-        assert_eq!(unescape(r"/a\040b\134c"), PathBuf::from(r"/a b\c"));
+    fn quotes_survive() {
         assert_eq!(quote("it's"), r"'it'\''s'");
     }
 }
