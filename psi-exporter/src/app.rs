@@ -82,8 +82,14 @@ pub struct App {
 }
 
 impl App {
-    /// An exporter of `source` writing `families`.
-    pub fn new(source: Source, families: Families, triggers: Triggers) -> Self {
+    /// An exporter of `source` writing `families`, and the HTTP server's
+    /// counters `connections`.
+    pub fn new(
+        source: Source,
+        families: Families,
+        triggers: Triggers,
+        connections: Arc<crate::stats::Stats>,
+    ) -> Self {
         let app = App {
             source,
             families,
@@ -91,7 +97,7 @@ impl App {
             scrapes: 0,
             bodies: Bodies::default(),
             triggers,
-            connections: Arc::default(),
+            connections,
         };
         app.follow_target();
         app

@@ -421,6 +421,7 @@ mod tests {
             crate::app::Source::Sidecar(Box::new(target)),
             Families::default(),
             triggers,
+            Arc::default(),
         )))
     }
 
@@ -555,6 +556,7 @@ mod tests {
             crate::app::Source::Sidecar(Box::new(target)),
             Families::default(),
             triggers,
+            Arc::default(),
         )));
         let text = body(respond(&app, &Method::GET, "/psi", false)).await;
         let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");

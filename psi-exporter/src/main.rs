@@ -293,10 +293,17 @@ fn raise_nofile() -> (u64, u64) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let addr = cli.listen_addr().map_err(anyhow::Error::msg)?;
-    // Checked first: a bad file stops the exporter before anything starts.
-    if let Some(path) = &cli.web_config_file {
-        web::Web::load(path)?;
-    }
+    // Loaded first: a bad file stops the exporter before anything starts.
+    let stats = Arc::new(stats::Stats::default());
+    let web = match &cli.web_config_file {
+        Some(path) => {
+            let live = web::Live::load(path, stats.clone())?;
+            let web = live.current();
+            tracing::info!(file = %path.display(), tls = web.tls.is_some(), basic_auth = !web.users.is_empty(), "web config loaded");
+            live
+        }
+        None => web::Live::plain(stats.clone()),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -329,16 +336,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let triggers =
         Triggers::start(cli.triggers.clone()).context("failed to start the trigger thread")?;
-    let app = App::new(source, families(&cli), triggers);
-    let web = match &cli.web_config_file {
-        Some(path) => {
-            let live = web::Live::load(path, app.connections())?;
-            let web = live.current();
-            tracing::info!(file = %path.display(), tls = web.tls.is_some(), basic_auth = !web.users.is_empty(), "web config loaded");
-            live
-        }
-        None => web::Live::plain(app.connections()),
-    };
+    let app = App::new(source, families(&cli), triggers, stats);
     let app = Arc::new(Mutex::new(app));
     let limits = Limits {
         max_connections: connections,

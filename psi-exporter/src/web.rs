@@ -127,14 +127,10 @@ pub struct Web {
 }
 
 impl Web {
-    /// Reads and checks the file at `path`, and every file it names.
-    pub fn load(path: &Path) -> Result<Web, ConfigError> {
-        Web::load_noting(path, &mut Vec::new())
-    }
-
-    /// [`Web::load`], noting in `seen` each file as it was just before it
-    /// was read, whether the load succeeds or not.
-    fn load_noting(path: &Path, seen: &mut Vec<Seen>) -> Result<Web, ConfigError> {
+    /// Reads and checks the file at `path`, and every file it names, noting
+    /// in `seen` each file as it was just before it was read, whether the
+    /// load succeeds or not.
+    fn load(path: &Path, seen: &mut Vec<Seen>) -> Result<Web, ConfigError> {
         let fail = |message: String| ConfigError {
             path: path.to_owned(),
             message,
@@ -478,7 +474,7 @@ impl Live {
     /// `stats`.
     pub fn load(path: &Path, stats: Arc<Stats>) -> Result<Arc<Live>, ConfigError> {
         let mut seen = Vec::new();
-        let web = Web::load_noting(path, &mut seen)?;
+        let web = Web::load(path, &mut seen)?;
         stats.web_config.store(true, Ordering::Relaxed);
         stats.last_reload_ok.store(true, Ordering::Relaxed);
         Ok(Arc::new(Live {
@@ -532,7 +528,7 @@ impl Live {
     pub fn reload(&self, why: &str) {
         let Some(path) = &self.path else { return };
         let mut seen = Vec::new();
-        let loaded = Web::load_noting(path, &mut seen);
+        let loaded = Web::load(path, &mut seen);
         *self
             .attempted
             .lock()
