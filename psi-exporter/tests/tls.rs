@@ -61,22 +61,11 @@ fn exporter(config: &Path, extra: &[&str]) -> (Process, u16) {
     )
 }
 
-/// curl's status code for `url` (`000` when the connection or TLS fails).
-fn curl<A: AsRef<std::ffi::OsStr>>(pki: &Pki, url: &str, args: &[A]) -> String {
-    let Some(curl) = tool("curl", "curl") else {
-        return String::new();
-    };
-    let out = Command::new(curl)
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "10",
-        ])
-        .arg("--cacert")
+/// What curl writes to stdout for `url`, trusting the test CA, with `args`
+/// (`-s`, a 10 s limit). [`setup`] has checked that curl is installed.
+fn curl_out<A: AsRef<std::ffi::OsStr>>(pki: &Pki, url: &str, args: &[A]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "--cacert"])
         .arg(pki.path("ca.crt"))
         .args(args)
         .arg(url)
@@ -86,26 +75,36 @@ fn curl<A: AsRef<std::ffi::OsStr>>(pki: &Pki, url: &str, args: &[A]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A counter from `/metrics`, scraped over TLS with the right password.
-fn counter(pki: &Pki, port: u16, series: &str) -> Option<f64> {
-    let curl = tool("curl", "curl")?;
-    let out = Command::new(curl)
-        .args([
-            "-s",
-            "--max-time",
-            "10",
-            "-u",
-            &format!("prometheus:{PASSWORD}"),
-        ])
-        .arg("--cacert")
-        .arg(pki.path("ca.crt"))
-        .arg(format!("https://127.0.0.1:{port}/metrics"))
-        .output()
-        .expect("run curl");
-    http::sample(&String::from_utf8_lossy(&out.stdout), series)
+/// curl's status code for `url` (`000` when the connection or TLS fails).
+fn curl<A: AsRef<std::ffi::OsStr>>(pki: &Pki, url: &str, args: &[A]) -> String {
+    let mut all = vec![
+        "-o".into(),
+        "/dev/null".into(),
+        "-w".into(),
+        "%{http_code}".into(),
+    ];
+    all.extend(args.iter().map(|a| a.as_ref().to_owned()));
+    curl_out(pki, url, &all)
 }
 
+/// `/metrics` over TLS as `user:password`.
+fn metrics_as(pki: &Pki, port: u16, credentials: &str) -> String {
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    curl_out(pki, &url, &["-u", credentials])
+}
+
+/// A counter from `/metrics`, scraped over TLS with the right password.
+fn counter(pki: &Pki, port: u16, series: &str) -> Option<f64> {
+    http::sample(
+        &metrics_as(pki, port, &format!("prometheus:{PASSWORD}")),
+        series,
+    )
+}
+
+/// A test CA with a server and a client certificate; `None` (or a panic in
+/// CI) without openssl or curl.
 fn setup() -> Option<(tempfile::TempDir, Pki)> {
+    tool("curl", "curl")?;
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::new(dir.path())?;
     pki.server("server", "1001").expect("a server certificate");
@@ -150,16 +149,8 @@ fn basic_auth_over_tls_refuses_a_wrong_password_and_counts_it() {
         counter(&pki, port, "psi_exporter_tls_handshake_errors_total").is_some_and(|n| n >= 1.0)
     );
     // The configured header is on every answer.
-    let Some(curl_bin) = tool("curl", "curl") else {
-        return;
-    };
-    let out = Command::new(curl_bin)
-        .args(["-s", "-D", "-", "-o", "/dev/null", "-u", &right, "--cacert"])
-        .arg(pki.path("ca.crt"))
-        .arg(&url)
-        .output()
-        .expect("curl");
-    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let head =
+        curl_out(&pki, &url, &["-D", "-", "-o", "/dev/null", "-u", &right]).to_ascii_lowercase();
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
 }
 
@@ -276,13 +267,7 @@ fn a_rotated_certificate_is_served_without_a_restart_and_a_bad_file_keeps_the_ol
     // A broken file: the old configuration stays, and the gauge says so.
     std::fs::write(&config, "tls_server_config:\n  cert_file: [\n").expect("write");
     let failed = eventually(Duration::from_secs(15), || {
-        let out = Command::new("curl")
-            .args(["-s", "-u", "prometheus:n3w", "--cacert"])
-            .arg(pki.path("ca.crt"))
-            .arg(&url)
-            .output()
-            .ok()?;
-        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        let body = metrics_as(&pki, port, "prometheus:n3w");
         (http::sample(&body, "psi_exporter_web_config_last_reload_successful") == Some(0.0))
             .then_some(body)
     });
